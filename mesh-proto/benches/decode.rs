@@ -1,0 +1,106 @@
+//! decode + checksum verify of a broadcast frame, next to a plain SHA-256 of
+//! the same bytes measured in the same run: every frame must be hashed, so the
+//! hash is the floor. Prints the ratio of rates at the end (target >= 0.8).
+//!
+//! Run: `cargo bench -p mesh-proto --bench decode`
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, Throughput};
+use mesh_proto::wire::{Frame, Limits, MainFlag, SubFlag, Value, decode_frame};
+use sha2::{Digest, Sha256};
+
+/// A py2p-sized sender id (66 base58 characters).
+const SENDER: &[u8] = b"5mSuhYToNoXU3cDFYZdQEsiuweJJY36MpvY5tVexReBT2RwxLxBN5J5L9jr3tVKhW6";
+
+fn broadcast(payload_len: usize) -> Bytes {
+    let payload = vec![
+        Value::from(SubFlag::Broadcast.value()),
+        Value::from(vec![b'x'; payload_len]),
+    ];
+    Frame::new(
+        MainFlag::Broadcast.value().into(),
+        SENDER,
+        1_764_000_000,
+        payload,
+    )
+    .encode(None)
+    .expect("encodes")
+}
+
+const CASES: [(&str, usize); 2] = [("payload_100B", 100), ("payload_1KiB", 1024)];
+
+fn bench(c: &mut Criterion) {
+    let limits = Limits::default();
+    for (name, len) in CASES {
+        let frame = broadcast(len);
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Bytes(frame.len() as u64));
+        g.bench_function("sha256_only", |b| {
+            b.iter(|| Sha256::digest(black_box(&frame[..])))
+        });
+        // The input clone is setup (a receiver owns its frame); dropping the
+        // decoded frame stays inside the timing.
+        g.bench_function("decode_verify", |b| {
+            b.iter_batched(
+                || frame.clone(),
+                |f| drop(decode_frame(black_box(f), &[], &limits).expect("decodes")),
+                BatchSize::SmallInput,
+            )
+        });
+        let body = frame.slice(36..);
+        g.bench_function("parse_only", |b| {
+            b.iter(|| mesh_proto::wire::parse_body(black_box(&body), &limits).expect("parses"))
+        });
+        g.bench_function("sha_body_only", |b| {
+            b.iter(|| Sha256::digest(black_box(&body[..])))
+        });
+        g.finish();
+    }
+}
+
+/// Where criterion wrote its estimates: `<target>/criterion`.
+fn criterion_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(PathBuf::from(home));
+    }
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(t).join("criterion"));
+    }
+    // <target>/<profile>/deps/<bench binary>
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
+}
+
+fn mean_ns(group: &str, func: &str) -> Option<f64> {
+    let path = criterion_dir()?
+        .join(group)
+        .join(func)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["mean"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    println!("\nsummary (rate ratio = sha256_only time / decode_verify time; target >= 0.80):");
+    for (name, len) in CASES {
+        let frame_len = broadcast(len).len() as f64;
+        match (mean_ns(name, "sha256_only"), mean_ns(name, "decode_verify")) {
+            (Some(sha), Some(dec)) => println!(
+                "  {name}: frame {frame_len} B  sha256 {:.0} ns ({:.0} MB/s)  decode+verify {:.0} ns ({:.0} MB/s)  ratio {:.2}",
+                sha,
+                frame_len / sha * 1e3,
+                dec,
+                frame_len / dec * 1e3,
+                sha / dec
+            ),
+            _ => println!("  {name}: no estimates (was the run filtered?)"),
+        }
+    }
+}

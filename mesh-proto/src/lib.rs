@@ -1,0 +1,15 @@
+//! The sans-IO core of a py2p-compatible mesh.
+//!
+//! [`wire`] speaks py2p 0.7's wire protocol byte for byte: msgpack values,
+//! checksummed and optionally compressed frames, a stream deframer, protocol
+//! and node ids. Nothing here touches a socket, a thread, a clock or the OS
+//! random number generator, so the same code runs under any runtime, in a
+//! simulator, and under a fuzzer.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod mesh;
+pub mod wire;
+
+#[cfg(feature = "fuzz-checks")]
+pub mod fuzz_checks;

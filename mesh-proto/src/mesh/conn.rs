@@ -1,0 +1,64 @@
+//! Per-connection state.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::wire::{Compression, Deframer, Limits};
+
+use super::{PeerAddr, PeerId};
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    /// We dialed it (counts toward `max_outgoing`).
+    pub(crate) outgoing: bool,
+    /// A `Dial` was emitted and its result not yet reported.
+    pub(crate) dialing: bool,
+    /// Where we dialed, or where it came from.
+    pub(crate) addr: Option<PeerAddr>,
+    /// The id we expect (dials made from a peer list).
+    pub(crate) expected: Option<PeerId>,
+    pub(crate) opened: Instant,
+    pub(crate) deframer: Deframer,
+    /// Learned in the handshake.
+    pub(crate) peer: Option<PeerId>,
+    pub(crate) peer_addr: Option<PeerAddr>,
+    /// Methods the peer accepts, in its order.
+    pub(crate) peer_compression: Vec<Compression>,
+    /// Body of the last whisper/broadcast sent here, for `resend`.
+    pub(crate) last_sent: Option<Bytes>,
+    /// Bytes handed out and not yet reported written.
+    pub(crate) queued: usize,
+    /// When the current partial frame started.
+    pub(crate) partial_since: Option<Instant>,
+    pub(crate) failures: u32,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        outgoing: bool,
+        addr: Option<PeerAddr>,
+        now: Instant,
+        limits: &Limits,
+    ) -> Conn {
+        Conn {
+            outgoing,
+            dialing: outgoing,
+            addr,
+            expected: None,
+            opened: now,
+            deframer: Deframer::new(limits),
+            peer: None,
+            peer_addr: None,
+            peer_compression: Vec::new(),
+            last_sent: None,
+            queued: 0,
+            partial_since: None,
+            failures: 0,
+        }
+    }
+
+    pub(crate) fn handshaken(&self) -> bool {
+        self.peer.is_some()
+    }
+}

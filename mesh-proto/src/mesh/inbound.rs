@@ -1,0 +1,205 @@
+//! Everything the node reads: bytes to frames, frames to relays and deliveries.
+
+use std::time::Instant;
+
+use bytes::{Buf, Bytes};
+
+use crate::wire::{Decoded, MainFlag, SubFlag, WireError, decode_packet};
+
+use super::handler::{Handled, HandlerCx};
+use super::outbound::Variants;
+use super::{ConnId, Event, Mesh, Message, PeerId, RejectReason};
+
+const BROADCAST: u64 = MainFlag::Broadcast as u64;
+const RENEGOTIATE: u64 = MainFlag::Renegotiate as u64;
+
+impl Mesh {
+    /// Bytes arrived on `conn`, split anywhere.
+    pub fn handle_bytes(&mut self, conn: ConnId, chunk: &[u8], now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        self.counters.bytes_in += chunk.len() as u64;
+        c.deframer.feed(chunk);
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            match c.deframer.next_frame() {
+                Ok(Some(frame)) => {
+                    c.partial_since = None;
+                    self.handle_frame_bytes(conn, frame, now);
+                }
+                Ok(None) => {
+                    if c.deframer.has_partial() {
+                        c.partial_since.get_or_insert(now);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    self.violation(conn, e, now);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_frame_bytes(&mut self, conn: ConnId, frame: Bytes, now: Instant) {
+        self.counters.frames_in += 1;
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let mut packet = frame.clone();
+        packet.advance(crate::wire::HEADER_LEN);
+        match decode_packet(packet, &c.peer_compression, &self.cfg.limits) {
+            Ok(d) => self.handle_decoded(conn, frame, d, now),
+            Err(
+                e @ (WireError::ChecksumMismatch { .. }
+                | WireError::PacketTooShort { .. }
+                | WireError::DecompressedTooLarge { .. }),
+            ) => self.undecodable(conn, e, now),
+            Err(e) => self.violation(conn, e, now),
+        }
+    }
+
+    /// As py2p: ask for plain frames and the last message again; past
+    /// `max_decode_failures` give up on the connection.
+    fn undecodable(&mut self, conn: ConnId, error: WireError, now: Instant) {
+        self.counters.undecodable += 1;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.failures += 1;
+        tracing::debug!(%conn, %error, failures = c.failures, "undecodable frame");
+        if c.failures > self.cfg.max_decode_failures {
+            self.reject(conn, RejectReason::UndecodableFrames, now);
+            return;
+        }
+        let empty = vec![
+            crate::wire::Value::from(SubFlag::Compression.value()),
+            crate::wire::Value::Array(Vec::new()),
+        ];
+        self.send_plain(conn, MainFlag::Renegotiate, empty, now);
+        let resend = vec![crate::wire::Value::from(SubFlag::Resend.value())];
+        self.send_plain(conn, MainFlag::Renegotiate, resend, now);
+    }
+
+    fn handle_decoded(&mut self, conn: ConnId, frame: Bytes, d: Decoded, now: Instant) {
+        match d.frame.msg_type {
+            BROADCAST => {
+                let t = self.unix_time(now);
+                let age = t.saturating_sub(d.frame.time);
+                if age > secs(self.cfg.max_age) {
+                    self.counters.stale += 1;
+                    return;
+                }
+                if age < -secs(self.cfg.max_future) {
+                    self.counters.future += 1;
+                    return;
+                }
+                if !self.seen.insert(d.id, now) {
+                    self.counters.duplicates += 1;
+                    return;
+                }
+                self.relay(conn, frame, &d);
+            }
+            RENEGOTIATE => {
+                self.handle_renegotiate(conn, &d, now);
+                return;
+            }
+            _ => {}
+        }
+        let msg = Message {
+            msg_type: d.frame.msg_type,
+            sender: PeerId(d.frame.sender),
+            id: d.id,
+            time: d.frame.time,
+            packets: d.frame.payload,
+            conn,
+        };
+        self.dispatch(msg, now);
+    }
+
+    /// Forwards the frame to every peer but the one it came from and its
+    /// originator. A peer taking the same compression gets the received bytes.
+    fn relay(&mut self, from: ConnId, frame: Bytes, d: &Decoded) {
+        let origin = self.routes.get(&PeerId(d.frame.sender.clone())).copied();
+        let targets: Vec<ConnId> = self
+            .routes
+            .values()
+            .copied()
+            .filter(|c| *c != from && Some(*c) != origin)
+            .collect();
+        if targets.is_empty() {
+            return;
+        }
+        self.counters.relayed += targets.len() as u64;
+        let variants = Variants::with(d.compression, frame);
+        self.send_body_to(&targets, &d.body, Some(variants), true);
+    }
+
+    /// Built-in handlers, then user handlers in order, then the receive queue.
+    fn dispatch(&mut self, msg: Message, now: Instant) {
+        let sub = msg.sub_flag();
+        let builtin = match sub {
+            Some(SubFlag::Handshake) => self.handle_handshake(&msg, now),
+            Some(SubFlag::Peers) => self.handle_peers(&msg, now),
+            Some(SubFlag::Request) => self.handle_request(&msg, now),
+            Some(SubFlag::Response) => self.handle_response(&msg, now),
+            _ => false,
+        };
+        if builtin {
+            return;
+        }
+        if !self.handlers.is_empty() {
+            let mut handlers = std::mem::take(&mut self.handlers);
+            let mut consumed = false;
+            {
+                let mut cx = HandlerCx {
+                    mesh: self,
+                    conn: msg.conn,
+                    now,
+                };
+                for h in &mut handlers {
+                    if h.handle(&msg, &mut cx) == Handled::Consumed {
+                        consumed = true;
+                        break;
+                    }
+                }
+            }
+            // Handlers registered while the chain ran go after the existing ones.
+            handlers.append(&mut self.handlers);
+            self.handlers = handlers;
+            if consumed {
+                self.counters.handled += 1;
+                return;
+            }
+        }
+        if matches!(sub, Some(SubFlag::Broadcast | SubFlag::Whisper)) {
+            self.enqueue(msg);
+        }
+    }
+
+    fn enqueue(&mut self, msg: Message) {
+        if self.cfg.recv_queue_cap == 0 {
+            return;
+        }
+        while self.queue.len() >= self.cfg.recv_queue_cap {
+            self.queue.pop_front();
+            self.counters.queue_drops += 1;
+            self.lagged += 1;
+        }
+        let id = msg.id;
+        self.queue.push_back(msg);
+        self.counters.delivered += 1;
+        if self.lagged > 0 {
+            let dropped = std::mem::take(&mut self.lagged);
+            self.event(Event::Lagged { dropped });
+        }
+        self.event(Event::Message { id });
+    }
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}

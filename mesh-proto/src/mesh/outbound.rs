@@ -1,0 +1,243 @@
+//! Everything the node writes: its own frames, relays, and connection teardown.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::wire::{Compression, Frame, MainFlag, MsgId, SubFlag, Value, WireError, frame_body};
+
+use super::{ConnId, Event, Mesh, Output, PeerAddr, RejectReason, SendError};
+
+/// One body framed for each compression it is sent with, built on demand
+/// (a relay to 4 peers compresses at most once per method).
+#[derive(Debug, Default)]
+pub(crate) struct Variants {
+    framed: Vec<(Option<Compression>, Bytes)>,
+}
+
+impl Variants {
+    /// Starts with the frame as received, so plain relays forward its bytes unchanged.
+    pub(crate) fn with(compression: Option<Compression>, frame: Bytes) -> Variants {
+        Variants {
+            framed: vec![(compression, frame)],
+        }
+    }
+
+    fn get(&mut self, body: &[u8], compression: Option<Compression>) -> Result<Bytes, WireError> {
+        if let Some((_, b)) = self.framed.iter().find(|(c, _)| *c == compression) {
+            return Ok(b.clone());
+        }
+        let (framed, _) = frame_body(body, compression)?;
+        self.framed.push((compression, framed.clone()));
+        Ok(framed)
+    }
+}
+
+impl Mesh {
+    /// Encodes `[msg_type, me, t, payload...]` and its id.
+    pub(crate) fn own_body(
+        &self,
+        msg_type: u64,
+        payload: Vec<Value>,
+        now: Instant,
+    ) -> Result<(Bytes, MsgId), WireError> {
+        let frame = Frame::new(msg_type, self.id.0.clone(), self.unix_time(now), payload);
+        let body = Bytes::from(frame.encode_body()?);
+        let id = MsgId(Sha256::digest(&body).into());
+        Ok((body, id))
+    }
+
+    /// Sends one message of ours on one connection only.
+    pub(crate) fn send_on(
+        &mut self,
+        conn: ConnId,
+        msg_type: u64,
+        payload: Vec<Value>,
+        now: Instant,
+    ) -> Result<MsgId, SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        let (body, id) = self.own_body(msg_type, payload, now)?;
+        if msg_type == u64::from(MainFlag::Broadcast.value()) {
+            self.seen.insert(id, now);
+        }
+        self.send_body_to(&[conn], &body, None, true);
+        Ok(id)
+    }
+
+    /// The method to send to `conn` with: the first of our preference order
+    /// that the peer accepts.
+    pub(crate) fn compression_for(&self, conn: ConnId) -> Option<Compression> {
+        let c = self.conns.get(&conn)?;
+        self.cfg
+            .compression
+            .iter()
+            .copied()
+            .find(|m| m.is_supported() && c.peer_compression.contains(m))
+    }
+
+    /// Frames `body` for each target with its compression and transmits it.
+    /// `remember`: keep it for a `resend` request.
+    pub(crate) fn send_body_to(
+        &mut self,
+        targets: &[ConnId],
+        body: &Bytes,
+        mut variants: Option<Variants>,
+        remember: bool,
+    ) {
+        let variants = variants.get_or_insert_with(Variants::default);
+        for &conn in targets {
+            let method = self.compression_for(conn);
+            let framed = match variants.get(body, method) {
+                Ok(f) => f,
+                // Compression failing on our own bytes: send them plain.
+                Err(_) => match variants.get(body, None) {
+                    Ok(f) => f,
+                    Err(_) => continue,
+                },
+            };
+            if remember && let Some(c) = self.conns.get_mut(&conn) {
+                c.last_sent = Some(body.clone());
+            }
+            self.transmit(conn, framed);
+        }
+    }
+
+    /// Hands bytes to the runtime, closing a connection whose unwritten bytes
+    /// pass [`Config::max_queued_bytes`](super::Config::max_queued_bytes).
+    pub(crate) fn transmit(&mut self, conn: ConnId, bytes: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.queued += bytes.len();
+        if c.queued > self.cfg.max_queued_bytes {
+            self.reject(conn, RejectReason::OutputOverflow, self.start);
+            return;
+        }
+        self.counters.frames_out += 1;
+        self.counters.bytes_out += bytes.len() as u64;
+        self.outputs.push_back(Output::Transmit { conn, bytes });
+    }
+
+    /// `[whisper, me, t, handshake, me, protocol_id, [host, port], [methods...]]`, never compressed.
+    pub(crate) fn send_handshake(&mut self, conn: ConnId, now: Instant) {
+        let addr = &self.cfg.out_addr;
+        let payload = vec![
+            Value::from(SubFlag::Handshake.value()),
+            Value::Bin(self.id.0.clone()),
+            Value::Bin(self.protocol_id.clone()),
+            addr_value(addr),
+            Value::Array(
+                self.cfg
+                    .compression
+                    .iter()
+                    .filter(|m| m.is_supported())
+                    .map(|m| Value::from(m.flag()))
+                    .collect(),
+            ),
+        ];
+        self.send_plain(conn, MainFlag::Whisper, payload, now);
+    }
+
+    /// Sends one of our protocol messages uncompressed on `conn`.
+    pub(crate) fn send_plain(
+        &mut self,
+        conn: ConnId,
+        flag: MainFlag,
+        payload: Vec<Value>,
+        now: Instant,
+    ) {
+        let Ok((body, _)) = self.own_body(flag.value().into(), payload, now) else {
+            return;
+        };
+        if let Ok((framed, _)) = frame_body(&body, None) {
+            self.transmit(conn, framed);
+        }
+    }
+
+    /// Our peer list to `conn`: `[whisper, me, t, peers, [[[host, port], id], ...]]`,
+    /// shuffled and capped.
+    pub(crate) fn send_peers(&mut self, conn: ConnId, now: Instant) {
+        let mut entries: Vec<Value> = self
+            .routes
+            .iter()
+            .filter(|(_, c)| **c != conn)
+            .filter_map(|(peer, c)| {
+                let addr = self.conns.get(c)?.peer_addr.as_ref()?;
+                Some(Value::Array(vec![addr_value(addr), Value::Bin(peer.0.clone())]))
+            })
+            .collect();
+        self.rng.shuffle(&mut entries);
+        entries.truncate(self.cfg.max_peers_per_list);
+        let payload = vec![Value::from(SubFlag::Peers.value()), Value::Array(entries)];
+        let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
+            return;
+        };
+        self.send_body_to(&[conn], &body, None, false);
+    }
+
+    /// Closes `conn` for `reason`: an event, a `Close` output, and cleanup.
+    pub(crate) fn reject(&mut self, conn: ConnId, reason: RejectReason, now: Instant) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.counters.rejected.count(&reason);
+        self.forget_conn(conn, now);
+        self.outputs.push_back(Output::Close { conn });
+        self.event(Event::Rejected { conn, reason });
+    }
+
+    /// Closes `conn` for a wire error.
+    pub(crate) fn violation(&mut self, conn: ConnId, error: WireError, now: Instant) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        tracing::debug!(%conn, %error, "protocol violation");
+        self.counters.violations += 1;
+        self.forget_conn(conn, now);
+        self.outputs.push_back(Output::Close { conn });
+        self.event(Event::ProtocolViolation { conn, error });
+    }
+
+    /// Drops all state of `conn`; a peer that leaves the table is reported
+    /// and healing starts.
+    pub(crate) fn forget_conn(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        if let Some(peer) = c.peer
+            && self.routes.get(&peer) == Some(&conn)
+        {
+            self.routes.remove(&peer);
+            self.event(super::Event::PeerDown { conn, peer });
+            if !self.closed {
+                self.request_peers(now);
+                self.schedule_heal(now);
+            }
+        }
+    }
+
+    /// `[whisper, me, t, request, "*"]` to every peer. Sent as bin: py2p
+    /// compares with bytes, so bin is what it answers.
+    pub(crate) fn request_peers(&mut self, now: Instant) {
+        if self.outgoing_count() >= self.cfg.max_outgoing {
+            return;
+        }
+        let payload = vec![
+            Value::from(SubFlag::Request.value()),
+            Value::Bin(Bytes::from_static(b"*")),
+        ];
+        let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
+            return;
+        };
+        let targets: Vec<ConnId> = self.routes.values().copied().collect();
+        self.send_body_to(&targets, &body, None, false);
+    }
+}
+
+/// `[host, port]` as py2p writes it (host a str, port an int).
+pub(crate) fn addr_value(addr: &PeerAddr) -> Value {
+    Value::Array(vec![Value::from(addr.host.as_str()), Value::from(addr.port)])
+}

@@ -1,0 +1,324 @@
+//! Frames: `u32 length ++ compress?(sha256(body) ++ body)`, body a msgpack
+//! array `[msg_type, sender, time, payload...]`.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+
+use super::msgpack::{Reader, Stop, encode_value, write_array_len, write_bin, write_int};
+use super::{Compression, Integer, Limits, MsgId, Value, WireError};
+
+/// Bytes of the length header in front of every frame.
+pub const HEADER_LEN: usize = 4;
+/// Bytes of the SHA-256 checksum in front of every body.
+pub const CHECKSUM_LEN: usize = 32;
+
+/// How the sender id was spelled on the wire. py2p on Python 3 writes bin;
+/// other members of the protocol family write str. Both are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SenderForm {
+    /// msgpack bin (what we and py2p send).
+    #[default]
+    Bin,
+    /// msgpack str.
+    Str,
+}
+
+/// The content of a frame: header fields and payload packets.
+///
+/// ```
+/// use mesh_proto::wire::{decode_frame, Frame, Limits, Value};
+/// let frame = Frame::new(0, "my-node-id", 1764000000, vec![Value::from(0u8), Value::from("hi")]);
+/// let bytes = frame.encode(None).unwrap();
+/// let decoded = decode_frame(bytes, &[], &Limits::default()).unwrap();
+/// assert_eq!(decoded.frame, frame);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frame {
+    /// The main flag ([`MainFlag`](super::MainFlag)) or an application type.
+    pub msg_type: u64,
+    /// The originator's node id (its base58 text).
+    pub sender: Bytes,
+    /// How `sender` was spelled on the wire (always sent as bin).
+    pub sender_form: SenderForm,
+    /// Unix seconds set by the originator.
+    pub time: i64,
+    /// The packets after the header; packet 0 is the sub-flag for protocol messages.
+    pub payload: Vec<Value>,
+}
+
+/// A frame read off the wire, with what it takes to relay it unchanged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// The parsed content.
+    pub frame: Frame,
+    /// The message id: SHA-256 of `body`, verified against the checksum.
+    pub id: MsgId,
+    /// The exact msgpack body, as received (after decompression).
+    pub body: Bytes,
+    /// The compression it arrived with, `None` for plain.
+    pub compression: Option<Compression>,
+}
+
+impl Frame {
+    /// A frame from its parts, with the sender written as bin.
+    pub fn new(msg_type: u64, sender: impl Into<Bytes>, time: i64, payload: Vec<Value>) -> Frame {
+        Frame {
+            msg_type,
+            sender: sender.into(),
+            sender_form: SenderForm::Bin,
+            time,
+            payload,
+        }
+    }
+
+    /// The msgpack body exactly as py2p would write it for the same content.
+    pub fn encode_body(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(64 + self.sender.len());
+        self.write_body(&mut out)?;
+        Ok(out)
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        write_array_len(out, self.payload.len() + 3)?;
+        write_int(out, Integer::from(self.msg_type));
+        write_bin(out, &self.sender)?;
+        write_int(out, Integer::from(self.time));
+        for v in &self.payload {
+            encode_value(out, v)?;
+        }
+        Ok(())
+    }
+
+    /// The whole frame (length header included), compressed with `compression`.
+    pub fn encode(&self, compression: Option<Compression>) -> Result<Bytes, WireError> {
+        Ok(self.encode_with_id(compression)?.0)
+    }
+
+    /// The whole frame and its message id.
+    pub fn encode_with_id(
+        &self,
+        compression: Option<Compression>,
+    ) -> Result<(Bytes, MsgId), WireError> {
+        // One buffer: room for the header and checksum, then the body, filled in after.
+        let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN + 64 + self.sender.len());
+        out.resize(HEADER_LEN + CHECKSUM_LEN, 0);
+        self.write_body(&mut out)?;
+        let id = MsgId(Sha256::digest(&out[HEADER_LEN + CHECKSUM_LEN..]).into());
+        out[HEADER_LEN..HEADER_LEN + CHECKSUM_LEN].copy_from_slice(&id.0);
+        if let Some(method) = compression {
+            let packed = method.compress(&out[HEADER_LEN..])?;
+            return Ok((with_header(&packed)?, id));
+        }
+        let len = u32::try_from(out.len() - HEADER_LEN)
+            .map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
+        out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+        Ok((Bytes::from(out), id))
+    }
+}
+
+fn with_header(packet: &[u8]) -> Result<Bytes, WireError> {
+    let len =
+        u32::try_from(packet.len()).map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
+    let mut out = BytesMut::with_capacity(HEADER_LEN + packet.len());
+    out.put_u32(len);
+    out.put_slice(packet);
+    Ok(out.freeze())
+}
+
+/// Wraps an already-encoded body into a frame (checksum, compression, header):
+/// how a relay or a resend re-frames a body for a peer with other compression.
+pub fn frame_body(
+    body: &[u8],
+    compression: Option<Compression>,
+) -> Result<(Bytes, MsgId), WireError> {
+    let id = MsgId(Sha256::digest(body).into());
+    let mut packet = Vec::with_capacity(CHECKSUM_LEN + body.len());
+    packet.extend_from_slice(&id.0);
+    packet.extend_from_slice(body);
+    let packet = match compression {
+        Some(method) => method.compress(&packet)?,
+        None => packet,
+    };
+    Ok((with_header(&packet)?, id))
+}
+
+/// Decodes a whole frame (4-byte length header included), as `mesh decode`
+/// and the fuzzers see it. See [`decode_packet`] for the compression rules.
+pub fn decode_frame(
+    frame: Bytes,
+    advertised: &[Compression],
+    limits: &Limits,
+) -> Result<Decoded, WireError> {
+    if frame.len() < HEADER_LEN {
+        return Err(WireError::TruncatedFrame {
+            needed: HEADER_LEN,
+            available: frame.len(),
+        });
+    }
+    let len = usize::try_from(u32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]))
+        .unwrap_or(usize::MAX);
+    if len > limits.max_frame {
+        return Err(WireError::FrameTooLarge {
+            len,
+            max: limits.max_frame,
+        });
+    }
+    let available = frame.len() - HEADER_LEN;
+    if available < len {
+        return Err(WireError::TruncatedFrame {
+            needed: HEADER_LEN + len,
+            available: frame.len(),
+        });
+    }
+    if available > len {
+        return Err(WireError::TrailingFrameBytes {
+            extra: available - len,
+        });
+    }
+    // advance, not slice: no reference-count traffic on the hot path.
+    let mut packet = frame;
+    packet.advance(HEADER_LEN);
+    decode_packet(packet, advertised, limits)
+}
+
+/// Decodes a packet (the bytes after the length header).
+///
+/// As py2p: the methods the peer advertised are tried in order, then the raw
+/// bytes. Unlike py2p, every other method compiled in is tried last, so a peer
+/// that compresses with a method it never negotiated is still understood (py2p
+/// meshes collapse on exactly that). A method "works" when its output's
+/// checksum verifies; the checksum is always verified.
+pub fn decode_packet(
+    packet: Bytes,
+    advertised: &[Compression],
+    limits: &Limits,
+) -> Result<Decoded, WireError> {
+    let mut tried = 0;
+    let mut bomb = None;
+    let mut attempt = |method: Compression, tried: &mut usize| -> Option<(Bytes, Compression)> {
+        if !method.is_supported() || !method.plausible(&packet) {
+            return None;
+        }
+        *tried += 1;
+        match method.decompress(&packet, limits.max_decompressed) {
+            Ok(plain) if verifies(&plain) => {
+                Some((Bytes::from(plain), method.as_detected(&packet)))
+            }
+            Ok(_) => None,
+            Err(e @ WireError::DecompressedTooLarge { .. }) => {
+                bomb.get_or_insert(e);
+                None
+            }
+            Err(_) => None,
+        }
+    };
+    for &method in advertised {
+        if let Some((plain, used)) = attempt(method, &mut tried) {
+            return decode_verified(plain, Some(used), limits);
+        }
+    }
+    if verifies(&packet) {
+        return decode_verified(packet, None, limits);
+    }
+    for &method in Compression::supported() {
+        if advertised.contains(&method) {
+            continue;
+        }
+        if let Some((plain, used)) = attempt(method, &mut tried) {
+            return decode_verified(plain, Some(used), limits);
+        }
+    }
+    Err(match bomb {
+        Some(e) => e,
+        None if packet.len() < CHECKSUM_LEN => WireError::PacketTooShort { len: packet.len() },
+        None => WireError::ChecksumMismatch { tried },
+    })
+}
+
+#[inline]
+fn verifies(packet: &[u8]) -> bool {
+    packet.len() >= CHECKSUM_LEN
+        && Sha256::digest(&packet[CHECKSUM_LEN..]).as_slice() == &packet[..CHECKSUM_LEN]
+}
+
+/// Parses a packet whose checksum is known to be good.
+#[inline]
+fn decode_verified(
+    packet: Bytes,
+    compression: Option<Compression>,
+    limits: &Limits,
+) -> Result<Decoded, WireError> {
+    let mut id = [0u8; CHECKSUM_LEN];
+    id.copy_from_slice(&packet[..CHECKSUM_LEN]);
+    let mut body = packet;
+    body.advance(CHECKSUM_LEN);
+    let frame = parse_body(&body, limits)?;
+    Ok(Decoded {
+        frame,
+        id: MsgId(id),
+        body,
+        compression,
+    })
+}
+
+/// Parses a msgpack body into a [`Frame`], checking the header's types and
+/// every limit.
+pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
+    let mut r = Reader::new(body, limits);
+    match read_frame(&mut r, limits) {
+        Ok(frame) => Ok(frame),
+        Err(Stop) => Err(r.into_error()),
+    }
+}
+
+fn read_frame(r: &mut Reader<'_>, limits: &Limits) -> Result<Frame, Stop> {
+    let Some(len) = r.array_len()? else {
+        return r.stop(WireError::BodyNotArray);
+    };
+    if len < 3 {
+        return r.stop(WireError::TooFewFields { got: len });
+    }
+    if len - 3 > limits.max_packets {
+        return r.stop(WireError::TooManyPackets {
+            count: len - 3,
+            max: limits.max_packets,
+        });
+    }
+    let Some(msg_type) = r.int()?.and_then(Integer::as_u64) else {
+        return r.stop(WireError::BadHeaderField {
+            field: "msg_type",
+            expected: "a non-negative integer",
+        });
+    };
+    let (sender, sender_form) = match r.bin_or_str()? {
+        Some((b, false)) => (b, SenderForm::Bin),
+        Some((s, true)) => (s, SenderForm::Str),
+        None => {
+            return r.stop(WireError::BadHeaderField {
+                field: "sender",
+                expected: "bin or str",
+            });
+        }
+    };
+    let Some(time) = r.int()?.and_then(Integer::as_i64) else {
+        return r.stop(WireError::BadHeaderField {
+            field: "time",
+            expected: "an integer within i64",
+        });
+    };
+    let mut payload = Vec::with_capacity(len - 3);
+    for _ in 3..len {
+        payload.push(r.value(1)?);
+    }
+    if r.remaining() > 0 {
+        let extra = r.remaining();
+        return r.stop(WireError::TrailingBodyBytes { extra });
+    }
+    Ok(Frame {
+        msg_type,
+        sender,
+        sender_form,
+        time,
+        payload,
+    })
+}
