@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod decode;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -19,11 +20,14 @@ struct Cli {
 enum Command {
     /// Decode one py2p frame (hex, from the argument or stdin) and print it as one JSON line.
     Decode(decode::DecodeArgs),
+    /// Simulate a mesh of N nodes (deterministic, virtual time) and report how broadcasts spread.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode(args) => decode::run(&args),
+        Command::Sim(args) => sim::run(&args),
     }
 }

@@ -5,7 +5,6 @@
 //! Run: `cargo bench -p mesh-proto --bench decode`
 
 use std::hint::black_box;
-use std::path::PathBuf;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput};
@@ -61,29 +60,6 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-/// Where criterion wrote its estimates: `<target>/criterion`.
-fn criterion_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(PathBuf::from(home));
-    }
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(t).join("criterion"));
-    }
-    // <target>/<profile>/deps/<bench binary>
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.parent()?.parent()?.parent()?.join("criterion"))
-}
-
-fn mean_ns(group: &str, func: &str) -> Option<f64> {
-    let path = criterion_dir()?
-        .join(group)
-        .join(func)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["mean"]["point_estimate"].as_f64()
-}
-
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
@@ -91,7 +67,10 @@ fn main() {
     println!("\nsummary (rate ratio = sha256_only time / decode_verify time; target >= 0.80):");
     for (name, len) in CASES {
         let frame_len = broadcast(len).len() as f64;
-        match (mean_ns(name, "sha256_only"), mean_ns(name, "decode_verify")) {
+        match (
+            bench_support::mean_ns(name, "sha256_only"),
+            bench_support::mean_ns(name, "decode_verify"),
+        ) {
             (Some(sha), Some(dec)) => println!(
                 "  {name}: frame {frame_len} B  sha256 {:.0} ns ({:.0} MB/s)  decode+verify {:.0} ns ({:.0} MB/s)  ratio {:.2}",
                 sha,
@@ -104,3 +83,6 @@ fn main() {
         }
     }
 }
+
+#[path = "support.rs"]
+mod bench_support;

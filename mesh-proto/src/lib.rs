@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod mesh;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod wire;
 
 #[cfg(feature = "fuzz-checks")]

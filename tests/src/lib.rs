@@ -21,3 +21,51 @@ pub fn py2p_vectors() -> Json {
 pub fn unhex(text: &str) -> Vec<u8> {
     hex::decode(text).expect("valid hex in test data")
 }
+
+/// Simulation helpers shared by the scenario suites.
+pub mod simnet {
+    use std::time::Duration;
+
+    use mesh_proto::mesh::Config;
+    use mesh_proto::sim::{NodeIdx, Sim, SimConfig};
+
+    /// A simulation with `configure` applied to every node.
+    pub fn sim(seed: u64, configure: Option<fn(&mut Config)>) -> Sim {
+        Sim::new(SimConfig {
+            seed,
+            configure,
+            max_chunk: 64,
+            ..SimConfig::default()
+        })
+    }
+
+    /// Keeps a hand-made topology: no peer-exchange dials, no healing dials.
+    pub fn no_auto_connect(cfg: &mut Config) {
+        cfg.max_outgoing = 0;
+    }
+
+    /// `n` nodes, each joining through a random earlier one; runs until quiet.
+    pub fn joined(sim: &mut Sim, n: usize) -> Vec<NodeIdx> {
+        let nodes: Vec<NodeIdx> = (0..n).map(|_| sim.add_node()).collect();
+        for i in 1..n {
+            let j = sim.random_below(i);
+            sim.connect(nodes[i], nodes[j]);
+        }
+        assert!(
+            sim.run_until_quiet(Duration::from_secs(120)),
+            "mesh did not settle (seed {})",
+            sim.seed()
+        );
+        nodes
+    }
+
+    /// A line `n0 - n1 - ... - n(k-1)` with no other links.
+    pub fn line(sim: &mut Sim, k: usize) -> Vec<NodeIdx> {
+        let nodes: Vec<NodeIdx> = (0..k).map(|_| sim.add_node()).collect();
+        for w in nodes.windows(2) {
+            sim.connect(w[0], w[1]);
+        }
+        assert!(sim.run_until_quiet(Duration::from_secs(30)));
+        nodes
+    }
+}

@@ -46,3 +46,13 @@ fn deframe_corpus_replays_clean() {
         assert!(result.is_ok(), "{} fails the deframe check", path.display());
     }
 }
+
+#[test]
+fn mesh_corpus_replays_clean() {
+    let files = corpus("mesh");
+    assert!(files.len() >= 10, "seed corpus missing: {}", files.len());
+    for (path, data) in files {
+        let result = std::panic::catch_unwind(|| mesh_proto::fuzz_checks::mesh_ops(&data));
+        assert!(result.is_ok(), "{} fails the mesh check", path.display());
+    }
+}

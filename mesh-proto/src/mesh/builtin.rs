@@ -60,10 +60,13 @@ impl Mesh {
         let Some(c) = self.conns.get_mut(&conn) else {
             return true;
         };
-        if c.handshaken() {
-            // A repeated handshake only refreshes what it carries.
-            c.peer_addr = Some(addr);
-            c.peer_compression = methods;
+        if let Some(known) = &c.peer {
+            // A repeated handshake only refreshes what it carries, and only
+            // for the id this link already has.
+            if *known == peer {
+                c.peer_addr = Some(addr);
+                c.peer_compression = methods;
+            }
             return true;
         }
         let outgoing = c.outgoing;
@@ -96,27 +99,46 @@ impl Mesh {
             self.event(Event::PeerUp {
                 conn,
                 peer: peer.clone(),
-                addr,
+                addr: addr.clone(),
             });
             if was_empty {
                 self.event(Event::Connected);
             }
         }
-        self.lost.remove(&peer);
+        let dialed = self.conns.get(&conn).and_then(|c| c.addr.clone());
+        self.lost.retain(|a, (p, _)| {
+            p.as_ref() != Some(&peer) && *a != addr && Some(a) != dialed.as_ref()
+        });
         self.send_peers(conn, now);
         self.flush_awaiting(&peer, now);
-        if self.outgoing_count() >= self.cfg.max_outgoing {
+        if outgoing {
+            self.replacements = self.replacements.saturating_sub(1);
+        }
+        if self.outgoing_count() >= self.target_outgoing() {
             self.heal_attempt = 0;
+        } else {
+            // Short of links (a small first peer list): keep asking, with backoff.
+            self.schedule_heal(now);
         }
         true
     }
 
     /// Keeps an address for healing, bounded.
     fn remember(&mut self, peer: PeerId, addr: PeerAddr) {
+        if self.cfg.max_known_addrs == 0 {
+            // Nothing to evict: a cap of 0 remembers nothing.
+            return;
+        }
         if self.known.len() >= self.cfg.max_known_addrs && !self.known.contains_key(&peer) {
             // Forget a random one so the set keeps turning over.
-            let skip = self.rng.below(self.known.len() as u64) as usize;
-            if let Some(victim) = self.known.keys().nth(skip).cloned() {
+            let start = PeerId(Bytes::from(super::outbound::random_id_text(&mut self.rng)));
+            let victim = self
+                .known
+                .range(start..)
+                .next()
+                .or_else(|| self.known.iter().next())
+                .map(|(p, _)| p.clone());
+            if let Some(victim) = victim {
                 self.known.remove(&victim);
             }
         }
@@ -143,7 +165,7 @@ impl Mesh {
         self.rng.shuffle(&mut entries);
         for (peer, addr) in entries {
             self.remember(peer.clone(), addr.clone());
-            if self.outgoing_count() >= self.cfg.max_outgoing {
+            if self.outgoing_count() >= self.target_outgoing() {
                 continue;
             }
             if self.routes.contains_key(&peer) || self.is_dialing(&peer, &addr) {
@@ -189,7 +211,8 @@ impl Mesh {
                         request_id.clone(),
                         Value::Array(vec![addr_value(&addr), Value::Bin(target.0)]),
                     ];
-                    let _ = self.send_on(msg.conn, MainFlag::Broadcast.value().into(), payload, now);
+                    let _ =
+                        self.send_on(msg.conn, MainFlag::Broadcast.value().into(), payload, now);
                 }
             }
             _ => {}
@@ -222,7 +245,10 @@ impl Mesh {
             return true;
         }
         let dial = !self.is_dialing(&target, &addr);
-        self.awaiting.entry(target.clone()).or_default().push(pending);
+        self.awaiting
+            .entry(target.clone())
+            .or_default()
+            .push(pending);
         if dial {
             let conn = self.connect(addr, now);
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -274,7 +300,10 @@ impl Mesh {
                     .filter(|m| m.is_supported() && methods.contains(m))
                     .map(|m| Value::from(m.flag()))
                     .collect();
-                let payload = vec![Value::from(SubFlag::Compression.value()), Value::Array(ours)];
+                let payload = vec![
+                    Value::from(SubFlag::Compression.value()),
+                    Value::Array(ours),
+                ];
                 self.send_plain(conn, MainFlag::Renegotiate, payload, now);
             }
             Some(SubFlag::Resend) => {
@@ -283,7 +312,7 @@ impl Mesh {
                 let Some(body) = self.conns.get(&conn).and_then(|c| c.last_sent.clone()) else {
                     return;
                 };
-                self.send_body_to(&[conn], &body, None, true);
+                self.send_body_to(&[conn], &body, None, true, now);
             }
             _ => {}
         }

@@ -56,7 +56,7 @@ pub struct Config {
     pub max_pending_replies: usize,
     /// How long a pending reply waits for a route. Default 60 s.
     pub reply_ttl: Duration,
-    /// Entries taken from one peer list (and sent in ours). Default 64.
+    /// Entries taken from one peer list (and sent in ours). Default 32.
     pub max_peers_per_list: usize,
     /// Addresses remembered for healing. Default 1,024.
     pub max_known_addrs: usize,
@@ -92,7 +92,7 @@ impl Config {
             max_queued_bytes: 8 << 20,
             max_pending_replies: 256,
             reply_ttl: Duration::from_secs(60),
-            max_peers_per_list: 64,
+            max_peers_per_list: 32,
             max_known_addrs: 1024,
             max_decode_failures: 3,
             heal_backoff: Duration::from_millis(500),

@@ -12,6 +12,23 @@ use super::{ConnId, Event, Mesh, Message, PeerId, RejectReason};
 
 const BROADCAST: u64 = MainFlag::Broadcast as u64;
 const RENEGOTIATE: u64 = MainFlag::Renegotiate as u64;
+const WHISPER: u64 = MainFlag::Whisper as u64;
+
+/// What a connection may send before its handshake: the handshake, a peer
+/// list (a full node sends one before closing) and renegotiation.
+fn before_handshake_ok(d: &Decoded) -> bool {
+    let sub = d
+        .frame
+        .payload
+        .first()
+        .and_then(|v| v.as_int())
+        .and_then(|i| i.as_u64());
+    match d.frame.msg_type {
+        RENEGOTIATE => true,
+        WHISPER => sub == Some(SubFlag::Handshake as u64) || sub == Some(SubFlag::Peers as u64),
+        _ => false,
+    }
+}
 
 impl Mesh {
     /// Bytes arrived on `conn`, split anywhere.
@@ -85,6 +102,11 @@ impl Mesh {
     }
 
     fn handle_decoded(&mut self, conn: ConnId, frame: Bytes, d: Decoded, now: Instant) {
+        if !self.conns.get(&conn).is_some_and(|c| c.handshaken()) && !before_handshake_ok(&d) {
+            // Its protocol id is not checked yet: nothing it says is relayed or delivered.
+            self.counters.before_handshake += 1;
+            return;
+        }
         match d.frame.msg_type {
             BROADCAST => {
                 let t = self.unix_time(now);
@@ -101,7 +123,7 @@ impl Mesh {
                     self.counters.duplicates += 1;
                     return;
                 }
-                self.relay(conn, frame, &d);
+                self.relay(conn, frame, &d, now);
             }
             RENEGOTIATE => {
                 self.handle_renegotiate(conn, &d, now);
@@ -122,7 +144,7 @@ impl Mesh {
 
     /// Forwards the frame to every peer but the one it came from and its
     /// originator. A peer taking the same compression gets the received bytes.
-    fn relay(&mut self, from: ConnId, frame: Bytes, d: &Decoded) {
+    fn relay(&mut self, from: ConnId, frame: Bytes, d: &Decoded, now: Instant) {
         let origin = self.routes.get(&PeerId(d.frame.sender.clone())).copied();
         let targets: Vec<ConnId> = self
             .routes
@@ -135,14 +157,16 @@ impl Mesh {
         }
         self.counters.relayed += targets.len() as u64;
         let variants = Variants::with(d.compression, frame);
-        self.send_body_to(&targets, &d.body, Some(variants), true);
+        self.send_body_to(&targets, &d.body, Some(variants), true, now);
     }
 
     /// Built-in handlers, then user handlers in order, then the receive queue.
     fn dispatch(&mut self, msg: Message, now: Instant) {
         let sub = msg.sub_flag();
         let builtin = match sub {
-            Some(SubFlag::Handshake) => self.handle_handshake(&msg, now),
+            // A handshake only counts as a whisper on its own link; anything
+            // else posing as one is ignored.
+            Some(SubFlag::Handshake) => msg.msg_type != WHISPER || self.handle_handshake(&msg, now),
             Some(SubFlag::Peers) => self.handle_peers(&msg, now),
             Some(SubFlag::Request) => self.handle_request(&msg, now),
             Some(SubFlag::Response) => self.handle_response(&msg, now),

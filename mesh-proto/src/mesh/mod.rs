@@ -49,6 +49,10 @@ mod handler;
 mod inbound;
 mod outbound;
 mod rng;
+#[cfg(feature = "sim")]
+pub(crate) mod rng_for_sim {
+    pub(crate) use super::rng::Rng;
+}
 mod seen;
 mod timers;
 mod types;
@@ -109,7 +113,9 @@ pub struct Mesh {
     heal_attempt: u32,
     /// Peers whose link broke under us (not closed on purpose), redialed with
     /// backoff until back or out of attempts: how a healed partition rejoins.
-    lost: BTreeMap<PeerId, (PeerAddr, u32)>,
+    lost: BTreeMap<PeerAddr, (Option<PeerId>, u32)>,
+    /// Links lost under us and not yet replaced by a new outgoing one.
+    replacements: usize,
     counters: Counters,
     closed: bool,
 }
@@ -164,6 +170,7 @@ impl Mesh {
             heal_at: None,
             heal_attempt: 0,
             lost: BTreeMap::new(),
+            replacements: 0,
             counters: Counters::default(),
             closed: false,
             cfg,
@@ -213,6 +220,16 @@ impl Mesh {
     /// Outgoing connections, dials in progress included.
     pub fn outgoing_count(&self) -> usize {
         self.conns.values().filter(|c| c.outgoing).count()
+    }
+
+    /// Addresses remembered for healing.
+    pub fn known_addrs(&self) -> usize {
+        self.known.len()
+    }
+
+    /// When healing next runs, if scheduled.
+    pub fn next_heal(&self) -> Option<Instant> {
+        self.heal_at
     }
 
     /// Ids held by the dedup cache.
@@ -278,6 +295,19 @@ impl Mesh {
             None
         };
         if let Some(reason) = refuse {
+            // Point the refused node elsewhere before closing, so a joiner that
+            // picked a full node still finds the mesh.
+            let payload = self.peer_list(None, None);
+            if let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now)
+                && let Ok((framed, _)) = crate::wire::frame_body(&body, None)
+            {
+                self.counters.frames_out += 1;
+                self.counters.bytes_out += framed.len() as u64;
+                self.outputs.push_back(Output::Transmit {
+                    conn,
+                    bytes: framed,
+                });
+            }
             self.counters.rejected.count(&reason);
             self.outputs.push_back(Output::Close { conn });
             self.event(Event::Rejected { conn, reason });
@@ -297,8 +327,10 @@ impl Mesh {
             self.event(Event::DialFailed { conn, addr });
             return conn;
         }
-        self.conns
-            .insert(conn, Conn::new(true, Some(addr.clone()), now, &self.cfg.limits));
+        self.conns.insert(
+            conn,
+            Conn::new(true, Some(addr.clone()), now, &self.cfg.limits),
+        );
         self.outputs.push_back(Output::Dial { conn, addr });
         conn
     }
@@ -317,6 +349,11 @@ impl Mesh {
             self.send_handshake(conn, now);
         } else {
             let addr = c.addr.clone().unwrap_or_else(|| PeerAddr::new("", 0));
+            if let Some(peer) = c.expected.clone() {
+                // Gone or unreachable: stop handing it out (a lost peer keeps
+                // its own bounded redials).
+                self.known.remove(&peer);
+            }
             self.conns.remove(&conn);
             self.event(Event::DialFailed { conn, addr });
             self.schedule_heal(now);
@@ -332,17 +369,29 @@ impl Mesh {
 
     /// The connection closed (by the peer, or an I/O error).
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
-        let lost = self.conns.get(&conn).and_then(|c| {
-            let peer = c.peer.clone()?;
-            let addr = c.peer_addr.clone()?;
-            (self.routes.get(&peer) == Some(&conn)).then_some((peer, addr))
+        // A link that broke under us, or a dial refused before its handshake
+        // (a full peer), is retried with backoff.
+        let lost = self.conns.get(&conn).and_then(|c| match &c.peer {
+            Some(peer) => (self.routes.get(peer) == Some(&conn))
+                .then(|| (c.peer_addr.clone(), Some(peer.clone()))),
+            // A refused dial matters when it was our only way in (a joiner
+            // whose bootstrap was full); otherwise the refusal's peer list
+            // already pointed us elsewhere.
+            None => {
+                (c.outgoing && self.routes.is_empty()).then(|| (c.addr.clone(), c.expected.clone()))
+            }
         });
+        let was_route = self.conns.get(&conn).is_some_and(|c| c.peer.is_some());
         self.forget_conn(conn, now);
-        if let Some((peer, addr)) = lost
+        if let Some((Some(addr), peer)) = lost
             && !self.closed
-            && self.lost.len() < MAX_LOST
         {
-            self.lost.insert(peer, (addr, 0));
+            if self.lost.len() < MAX_LOST {
+                self.lost.insert(addr, (peer, 0));
+            }
+            if was_route {
+                self.replacements = (self.replacements + 1).min(self.cfg.max_outgoing);
+            }
             self.schedule_heal(now);
         }
     }
@@ -382,14 +431,19 @@ impl Mesh {
             self.seen.insert(id, now);
         }
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_body_to(&targets, &body, None, true);
+        self.send_body_to(&targets, &body, None, true, now);
         Ok(id)
     }
 
     /// Replies to `msg`: a whisper when its sender is a direct peer;
     /// otherwise a route request floods the mesh and the reply waits (bounded,
     /// expiring) until a response names an address, which is dialed.
-    pub fn reply(&mut self, msg: &Message, packets: Vec<Value>, now: Instant) -> Result<(), SendError> {
+    pub fn reply(
+        &mut self,
+        msg: &Message,
+        packets: Vec<Value>,
+        now: Instant,
+    ) -> Result<(), SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
@@ -401,7 +455,9 @@ impl Mesh {
             return Ok(());
         }
         if self.pending_replies() >= self.cfg.max_pending_replies {
-            return Err(SendError::TooManyPendingReplies(self.cfg.max_pending_replies));
+            return Err(SendError::TooManyPendingReplies(
+                self.cfg.max_pending_replies,
+            ));
         }
         let request_id = format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64());
         let key = Bytes::from(request_id.clone());

@@ -63,7 +63,7 @@ impl Mesh {
         if msg_type == u64::from(MainFlag::Broadcast.value()) {
             self.seen.insert(id, now);
         }
-        self.send_body_to(&[conn], &body, None, true);
+        self.send_body_to(&[conn], &body, None, true, now);
         Ok(id)
     }
 
@@ -71,6 +71,9 @@ impl Mesh {
     /// that the peer accepts.
     pub(crate) fn compression_for(&self, conn: ConnId) -> Option<Compression> {
         let c = self.conns.get(&conn)?;
+        if c.peer_compression.is_empty() {
+            return None;
+        }
         self.cfg
             .compression
             .iter()
@@ -86,6 +89,7 @@ impl Mesh {
         body: &Bytes,
         mut variants: Option<Variants>,
         remember: bool,
+        now: Instant,
     ) {
         let variants = variants.get_or_insert_with(Variants::default);
         for &conn in targets {
@@ -101,19 +105,19 @@ impl Mesh {
             if remember && let Some(c) = self.conns.get_mut(&conn) {
                 c.last_sent = Some(body.clone());
             }
-            self.transmit(conn, framed);
+            self.transmit(conn, framed, now);
         }
     }
 
     /// Hands bytes to the runtime, closing a connection whose unwritten bytes
     /// pass [`Config::max_queued_bytes`](super::Config::max_queued_bytes).
-    pub(crate) fn transmit(&mut self, conn: ConnId, bytes: Bytes) {
+    pub(crate) fn transmit(&mut self, conn: ConnId, bytes: Bytes, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.queued += bytes.len();
         if c.queued > self.cfg.max_queued_bytes {
-            self.reject(conn, RejectReason::OutputOverflow, self.start);
+            self.reject(conn, RejectReason::OutputOverflow, now);
             return;
         }
         self.counters.frames_out += 1;
@@ -153,29 +157,53 @@ impl Mesh {
             return;
         };
         if let Ok((framed, _)) = frame_body(&body, None) {
-            self.transmit(conn, framed);
+            self.transmit(conn, framed, now);
         }
     }
 
-    /// Our peer list to `conn`: `[whisper, me, t, peers, [[[host, port], id], ...]]`,
-    /// shuffled and capped.
+    /// Our peer list to `conn`: `[whisper, me, t, peers, [[[host, port], id], ...]]`.
+    /// Our routing table (as py2p sends), shuffled, then other addresses we
+    /// remember, up to the cap: spreading what we know is what lets a group
+    /// that lost its bridge find the rest of the mesh again.
     pub(crate) fn send_peers(&mut self, conn: ConnId, now: Instant) {
-        let mut entries: Vec<Value> = self
-            .routes
-            .iter()
-            .filter(|(_, c)| **c != conn)
-            .filter_map(|(peer, c)| {
-                let addr = self.conns.get(c)?.peer_addr.as_ref()?;
-                Some(Value::Array(vec![addr_value(addr), Value::Bin(peer.0.clone())]))
-            })
-            .collect();
-        self.rng.shuffle(&mut entries);
-        entries.truncate(self.cfg.max_peers_per_list);
-        let payload = vec![Value::from(SubFlag::Peers.value()), Value::Array(entries)];
+        let recipient = self.conns.get(&conn).and_then(|c| c.peer.clone());
+        let payload = self.peer_list(Some(conn), recipient.as_ref());
         let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
             return;
         };
-        self.send_body_to(&[conn], &body, None, false);
+        self.send_body_to(&[conn], &body, None, false, now);
+    }
+
+    /// The payload of a peer list, leaving out the recipient.
+    pub(crate) fn peer_list(
+        &mut self,
+        conn: Option<ConnId>,
+        recipient: Option<&super::PeerId>,
+    ) -> Vec<Value> {
+        let mut routed: Vec<Value> = self
+            .routes
+            .iter()
+            .filter(|(_, c)| Some(**c) != conn)
+            .filter_map(|(peer, c)| {
+                let addr = self.conns.get(c)?.peer_addr.as_ref()?;
+                Some(peer_entry(addr, peer))
+            })
+            .collect();
+        // A random sample of remembered peers: start at a random point of the
+        // (hash-derived, so evenly spread) ids and walk on, O(log n + k).
+        let start = super::PeerId(bytes::Bytes::from(random_id_text(&mut self.rng)));
+        let extra: Vec<Value> = self
+            .known
+            .range(start..)
+            .chain(self.known.iter())
+            .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
+            .take(EXTRA_REMEMBERED)
+            .map(|(p, a)| peer_entry(a, p))
+            .collect();
+        self.rng.shuffle(&mut routed);
+        routed.extend(extra);
+        routed.truncate(self.cfg.max_peers_per_list);
+        vec![Value::from(SubFlag::Peers.value()), Value::Array(routed)]
     }
 
     /// Closes `conn` for `reason`: an event, a `Close` output, and cleanup.
@@ -222,7 +250,7 @@ impl Mesh {
     /// `[whisper, me, t, request, "*"]` to every peer. Sent as bin: py2p
     /// compares with bytes, so bin is what it answers.
     pub(crate) fn request_peers(&mut self, now: Instant) {
-        if self.outgoing_count() >= self.cfg.max_outgoing {
+        if self.outgoing_count() >= self.target_outgoing() {
             return;
         }
         let payload = vec![
@@ -233,11 +261,31 @@ impl Mesh {
             return;
         };
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_body_to(&targets, &body, None, false);
+        self.send_body_to(&targets, &body, None, false, now);
     }
+}
+
+/// Remembered (not connected) addresses added to a peer list: enough to
+/// spread knowledge, few enough to keep lists small.
+const EXTRA_REMEMBERED: usize = 8;
+
+/// A random point in the space of base58 ids, for sampling a map keyed by them.
+pub(crate) fn random_id_text(rng: &mut super::rng::Rng) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    (0..4)
+        .map(|_| ALPHABET[rng.below(ALPHABET.len() as u64) as usize])
+        .collect()
+}
+
+/// `[[host, port], id]`, one entry of a peer list.
+fn peer_entry(addr: &PeerAddr, peer: &super::PeerId) -> Value {
+    Value::Array(vec![addr_value(addr), Value::Bin(peer.0.clone())])
 }
 
 /// `[host, port]` as py2p writes it (host a str, port an int).
 pub(crate) fn addr_value(addr: &PeerAddr) -> Value {
-    Value::Array(vec![Value::from(addr.host.as_str()), Value::from(addr.port)])
+    Value::Array(vec![
+        Value::from(addr.host.as_str()),
+        Value::from(addr.port),
+    ])
 }

@@ -122,6 +122,7 @@ mod tests {
 
     #[test]
     fn dedups_expires_and_caps() {
+        #[allow(clippy::disallowed_methods)] // a test's time base
         let t0 = Instant::now();
         let mut s = SeenCache::new(Duration::from_secs(60), 3, 1);
         assert!(s.insert(id(1), t0));

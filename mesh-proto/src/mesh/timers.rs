@@ -67,25 +67,35 @@ impl Mesh {
 
     /// After losing a peer or a dial: try again later, backing off.
     pub(crate) fn schedule_heal(&mut self, now: Instant) {
-        let wanted = self.outgoing_count() < self.cfg.max_outgoing || !self.lost.is_empty();
+        let wanted = self.outgoing_count() < self.target_outgoing() || !self.lost.is_empty();
         if self.closed || self.heal_at.is_some() || !wanted {
             return;
         }
-        let base = self.cfg.heal_backoff.as_secs_f64() * 2f64.powi(self.heal_attempt.min(16) as i32);
+        let base =
+            self.cfg.heal_backoff.as_secs_f64() * 2f64.powi(self.heal_attempt.min(16) as i32);
         let capped = base.min(self.cfg.heal_backoff_max.as_secs_f64());
         // Jitter in [0.5, 1.5) so nodes that lost the same peer do not redial in step.
         let delay = capped * (0.5 + self.rng.unit());
         self.heal_at = Some(now + Duration::from_secs_f64(delay));
     }
 
+    /// How many outgoing links to aim for: `max_outgoing`, plus one for each
+    /// link lost under us and not yet replaced (up to twice `max_outgoing`). A
+    /// group of nodes whose outgoing links all stay among themselves would
+    /// otherwise never notice that its bridge to the rest is gone.
+    pub(crate) fn target_outgoing(&self) -> usize {
+        let max = self.cfg.max_outgoing;
+        (max + self.replacements).min(2 * max)
+    }
+
     /// Dial remembered addresses until outgoing connections are back at
-    /// `max_outgoing` (py2p never does, and its meshes fall apart).
+    /// their target (py2p never does, and its meshes fall apart).
     fn heal(&mut self, now: Instant) {
         if self.closed {
             return;
         }
         self.redial_lost(now);
-        let deficit = self.cfg.max_outgoing.saturating_sub(self.outgoing_count());
+        let deficit = self.target_outgoing().saturating_sub(self.outgoing_count());
         if deficit == 0 {
             if self.lost.is_empty() {
                 self.heal_attempt = 0;
@@ -123,17 +133,27 @@ impl Mesh {
     /// Redials peers whose links broke, each a bounded number of times.
     fn redial_lost(&mut self, now: Instant) {
         let lost = std::mem::take(&mut self.lost);
-        for (peer, (addr, attempts)) in lost {
-            if self.routes.contains_key(&peer) || attempts >= super::MAX_LOST_ATTEMPTS {
+        for (addr, (peer, attempts)) in lost {
+            let back = peer.as_ref().is_some_and(|p| self.routes.contains_key(p))
+                || self.routes.values().any(|c| {
+                    self.conns
+                        .get(c)
+                        .is_some_and(|c| c.peer_addr.as_ref() == Some(&addr))
+                });
+            if back || attempts >= super::MAX_LOST_ATTEMPTS {
                 continue;
             }
-            if !self.is_dialing(&peer, &addr) {
+            let dialing = self
+                .conns
+                .values()
+                .any(|c| !c.handshaken() && c.outgoing && c.addr.as_ref() == Some(&addr));
+            if !dialing {
                 let conn = self.connect(addr.clone(), now);
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.expected = Some(peer.clone());
+                    c.expected = peer.clone();
                 }
             }
-            self.lost.insert(peer, (addr, attempts + 1));
+            self.lost.insert(addr, (peer, attempts + 1));
         }
     }
 }

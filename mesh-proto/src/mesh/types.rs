@@ -281,6 +281,8 @@ pub struct Counters {
     pub queue_drops: u64,
     /// Frames that no method could decode.
     pub undecodable: u64,
+    /// Messages ignored because their connection had not handshaken yet.
+    pub before_handshake: u64,
     /// Connections closed for a protocol violation.
     pub violations: u64,
     /// Connections refused or closed, by reason.

@@ -1,0 +1,7 @@
+//! One `Mesh` driven by an op-code program: no panic, bounds hold, outputs
+//! consistent with its state.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mesh_proto::fuzz_checks::mesh_ops(data);
+});

@@ -1,0 +1,168 @@
+//! The relay path: deframe + verify + dedup + emit to 4 peers (and deliver),
+//! next to a plain SHA-256 of the same bytes measured in the same run.
+//! Prints the ratio of rates at the end (target >= 0.70).
+//!
+//! Run: `cargo bench -p mesh-proto --bench relay`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput};
+use mesh_proto::mesh::{Config, ConnId, Mesh, Output, PeerAddr};
+use mesh_proto::wire::{Encryption, Frame, MainFlag, Protocol, SubFlag, Value};
+use sha2::{Digest, Sha256};
+
+const UNIX: u64 = 1_764_000_000;
+const PEERS: usize = 5; // one the frames come from, four to relay to
+const POOL: usize = 20_000;
+
+fn peer_id(i: usize) -> Bytes {
+    Bytes::from(format!("{i:0>66}"))
+}
+
+/// A mesh with `PEERS` handshaken peers, none taking compression.
+fn mesh_with_peers(now: Instant) -> (Mesh, Vec<ConnId>) {
+    let protocol = Protocol::new("bench", Encryption::Plaintext);
+    let mut cfg = Config::new(protocol.clone(), PeerAddr::new("bench-node", 1));
+    cfg.max_outgoing = 0;
+    cfg.seen_cap = 4 * POOL;
+    let mut mesh = Mesh::new(cfg, 1, now, Duration::from_secs(UNIX));
+    let mut conns = Vec::new();
+    for i in 0..PEERS {
+        let conn = mesh.handle_accepted(Some(PeerAddr::new("peer", i as u16)), now);
+        let hs = Frame::new(
+            MainFlag::Whisper.value().into(),
+            peer_id(i),
+            UNIX as i64,
+            vec![
+                Value::from(SubFlag::Handshake.value()),
+                Value::Bin(peer_id(i)),
+                Value::Bin(Bytes::from(protocol.id())),
+                Value::array([Value::from("peer"), Value::from(i as u64)]),
+                Value::Array(vec![]),
+            ],
+        );
+        mesh.handle_bytes(conn, &hs.encode(None).unwrap(), now);
+        conns.push(conn);
+    }
+    drain(&mut mesh);
+    assert_eq!(mesh.peer_count(), PEERS);
+    (mesh, conns)
+}
+
+fn drain(mesh: &mut Mesh) -> usize {
+    let mut transmits = 0;
+    while let Some(o) = mesh.poll_output() {
+        if let Output::Transmit { conn, bytes } = o {
+            mesh.handle_written(conn, bytes.len());
+            transmits += 1;
+        }
+    }
+    while mesh.recv().is_some() {}
+    transmits
+}
+
+/// Distinct broadcasts from a node that is not a direct peer.
+fn frames(payload_len: usize) -> Vec<Bytes> {
+    (0..POOL)
+        .map(|k| {
+            Frame::new(
+                MainFlag::Broadcast.value().into(),
+                peer_id(1000),
+                UNIX as i64,
+                vec![
+                    Value::from(SubFlag::Broadcast.value()),
+                    Value::from(k as u64),
+                    Value::from(vec![b'x'; payload_len]),
+                ],
+            )
+            .encode(None)
+            .unwrap()
+        })
+        .collect()
+}
+
+const CASES: [(&str, usize); 2] = [("relay_100B", 100), ("relay_1KiB", 1024)];
+
+fn bench(c: &mut Criterion) {
+    for (name, len) in CASES {
+        let pool = frames(len);
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Bytes(pool[0].len() as u64));
+        g.bench_function("sha256_only", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % POOL;
+                Sha256::digest(black_box(&pool[i][..]))
+            })
+        });
+        g.bench_function("relay_to_4", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters as usize;
+                while left > 0 {
+                    // A fresh mesh per pass over the pool: every frame is new to it.
+                    // (Instant::now is fine here: this is a benchmark, not the core.)
+                    #[allow(clippy::disallowed_methods)]
+                    let now = Instant::now();
+                    let (mut mesh, conns) = mesh_with_peers(now);
+                    let n = left.min(POOL);
+                    #[allow(clippy::disallowed_methods)]
+                    let start = Instant::now();
+                    for frame in &pool[..n] {
+                        mesh.handle_bytes(conns[0], frame, now);
+                        let sent = drain(&mut mesh);
+                        debug_assert_eq!(sent, PEERS - 1);
+                    }
+                    total += start.elapsed();
+                    left -= n;
+                }
+                total
+            })
+        });
+        g.finish();
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    println!("\nsummary (rate ratio = sha256_only time / relay_to_4 time; target >= 0.70):");
+    for (name, len) in CASES {
+        let frame_len = frames_len(len) as f64;
+        match (
+            bench_support::mean_ns(name, "sha256_only"),
+            bench_support::mean_ns(name, "relay_to_4"),
+        ) {
+            (Some(sha), Some(relay)) => println!(
+                "  {name}: frame {frame_len} B  sha256 {sha:.0} ns  relay {relay:.0} ns  ratio {:.2}",
+                sha / relay
+            ),
+            _ => println!("  {name}: no estimates (was the run filtered?)"),
+        }
+    }
+}
+
+fn frames_len(payload_len: usize) -> usize {
+    frames_one(payload_len).len()
+}
+
+fn frames_one(payload_len: usize) -> Bytes {
+    Frame::new(
+        0,
+        peer_id(1000),
+        UNIX as i64,
+        vec![
+            Value::from(0u8),
+            Value::from(0u64),
+            Value::from(vec![b'x'; payload_len]),
+        ],
+    )
+    .encode(None)
+    .unwrap()
+}
+
+#[path = "support.rs"]
+mod bench_support;
