@@ -115,7 +115,7 @@ MESH_SEEDS = {
         6, PLAIN, 0, accept(), hello(0, 0), written(0), send_big(200), send_big(200), send_big(200),
         accept(), hello(0, 1), send_big(100), written(0), send_big(200), written(0, 3)),
     "renegotiate_resend_corrupt": program(
-        7, 0x0F, 0, accept(), hello(0, 0), send(0, b"first"), renegotiate(0, 0x02), resend(0),
+        7, 0x07, 0, accept(), hello(0, 0), send(0, b"first"), renegotiate(0, 0x02), resend(0),
         renegotiate(0, 0x00), resend(0, 1), corrupt(0, 40, 0x55), corrupt(0, 7, 0x01),
         corrupt(0, 60, 0x80, comp=1), corrupt(0, 36, 0x10), corrupt(0, 50, 0x11)),
     "duplicate_connection": program(

@@ -1,1 +1,67 @@
-//! placeholder
+//! A [tokio] runtime for [`mesh_proto`]: py2p's `MeshSocket` over real TCP
+//! sockets.
+//!
+//! One driver task owns the sans-IO [`Mesh`](mesh_proto::mesh::Mesh); each
+//! [`MeshSocket`] (a cheap clone) sends it commands over a channel and gets
+//! answers on oneshots. Every connection has a reader task, which feeds the
+//! bytes it reads to the driver, and a writer task, which writes the core's
+//! frames in order and reports its progress. After every input the driver
+//! drains the core's outputs and re-arms its one timer.
+//!
+//! Flow control: [`send`](MeshSocket::send) and friends wait while any peer's
+//! output queue is over half of `Config::max_queued_bytes`; a peer whose
+//! socket takes nothing for the write-stall timeout
+//! ([`Builder::write_stall_timeout`], 30 s) is disconnected, and the rest of
+//! the mesh goes on.
+//!
+//! Two nodes on loopback, one message:
+//!
+//! ```
+//! use mesh_tokio::{Encryption, Event, MeshSocket, Protocol, Value};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let protocol = Protocol::new("chat", Encryption::Plaintext);
+//! let alice = MeshSocket::bind("127.0.0.1", 0, protocol.clone(), None).await?;
+//! let bob = MeshSocket::bind("127.0.0.1", 0, protocol, None).await?;
+//!
+//! let mut events = bob.events();
+//! bob.connect("127.0.0.1", alice.local_addr().port()).await?;
+//! // Wait for the handshake: then alice is in bob's routing table.
+//! while !matches!(events.recv().await, Some(Event::PeerUp { .. })) {}
+//! assert_eq!(bob.routes().await, vec![alice.id().clone()]);
+//!
+//! bob.send(vec![Value::from("hello")]).await.expect("open");
+//! let msg = alice.next().await.expect("a message");
+//! assert_eq!(msg.packets[1], Value::from("hello")); // packets[0] is the sub-flag
+//! assert_eq!(&msg.sender, bob.id());
+//!
+//! bob.close().await.expect("first close");
+//! assert!(bob.close().await.is_err());
+//! # Ok(()) }
+//! ```
+//!
+//! TLS (py2p's `"SSL"` encryption) is not supported yet: the connection tasks
+//! take any `AsyncRead + AsyncWrite`, so it slots in where streams are opened.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod builder;
+mod command;
+mod conn;
+mod driver;
+mod events;
+mod net;
+mod socket;
+mod waiting;
+
+pub use builder::{Builder, DEFAULT_WRITE_STALL};
+pub use events::Events;
+pub use socket::MeshSocket;
+
+pub use mesh_proto;
+pub use mesh_proto::mesh::{
+    Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,
+    RejectReason, SendError,
+};
+pub use mesh_proto::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};

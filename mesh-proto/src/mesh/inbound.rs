@@ -145,19 +145,24 @@ impl Mesh {
     /// Forwards the frame to every peer but the one it came from and its
     /// originator. A peer taking the same compression gets the received bytes.
     fn relay(&mut self, from: ConnId, frame: Bytes, d: &Decoded, now: Instant) {
-        let origin = self.routes.get(&PeerId(d.frame.sender.clone())).copied();
-        let targets: Vec<ConnId> = self
-            .routes
-            .values()
-            .copied()
-            .filter(|c| *c != from && Some(*c) != origin)
-            .collect();
+        let origin = self.routes.get(&d.frame.sender[..]).copied();
+        // A scratch list kept across calls: no allocation per relayed frame.
+        let mut targets = std::mem::take(&mut self.scratch_targets);
+        targets.clear();
+        targets.extend(
+            self.routes
+                .values()
+                .copied()
+                .filter(|c| *c != from && Some(*c) != origin),
+        );
         if targets.is_empty() {
+            self.scratch_targets = targets;
             return;
         }
         self.counters.relayed += targets.len() as u64;
         let variants = Variants::with(d.compression, frame);
         self.send_body_to(&targets, &d.body, Some(variants), true, now);
+        self.scratch_targets = targets;
     }
 
     /// Built-in handlers, then user handlers in order, then the receive queue.

@@ -84,7 +84,8 @@ const MAX_LOST_ATTEMPTS: u32 = 10;
 struct PendingReply {
     target: PeerId,
     packets: Vec<Value>,
-    expires: Instant,
+    /// `None`: a ttl too large to represent, never expires.
+    expires: Option<Instant>,
 }
 
 /// One mesh node's protocol state. See the [module docs](self).
@@ -116,6 +117,8 @@ pub struct Mesh {
     lost: BTreeMap<PeerAddr, (Option<PeerId>, u32)>,
     /// Links lost under us and not yet replaced by a new outgoing one.
     replacements: usize,
+    /// Reused by the relay path so it does not allocate per frame.
+    scratch_targets: Vec<ConnId>,
     counters: Counters,
     closed: bool,
 }
@@ -171,6 +174,7 @@ impl Mesh {
             heal_attempt: 0,
             lost: BTreeMap::new(),
             replacements: 0,
+            scratch_targets: Vec::new(),
             counters: Counters::default(),
             closed: false,
             cfg,
@@ -472,7 +476,7 @@ impl Mesh {
             PendingReply {
                 target: msg.sender.clone(),
                 packets: payload,
-                expires: now + self.cfg.reply_ttl,
+                expires: now.checked_add(self.cfg.reply_ttl),
             },
         );
         Ok(())

@@ -10,26 +10,39 @@ use crate::wire::{Compression, Frame, MainFlag, MsgId, SubFlag, Value, WireError
 use super::{ConnId, Event, Mesh, Output, PeerAddr, RejectReason, SendError};
 
 /// One body framed for each compression it is sent with, built on demand
-/// (a relay to 4 peers compresses at most once per method).
+/// (a relay to 4 peers compresses at most once per method). The first variant
+/// is held inline: the common relay needs no allocation.
 #[derive(Debug, Default)]
 pub(crate) struct Variants {
-    framed: Vec<(Option<Compression>, Bytes)>,
+    first: Option<(Option<Compression>, Bytes)>,
+    more: Vec<(Option<Compression>, Bytes)>,
 }
 
 impl Variants {
     /// Starts with the frame as received, so plain relays forward its bytes unchanged.
     pub(crate) fn with(compression: Option<Compression>, frame: Bytes) -> Variants {
         Variants {
-            framed: vec![(compression, frame)],
+            first: Some((compression, frame)),
+            more: Vec::new(),
         }
     }
 
     fn get(&mut self, body: &[u8], compression: Option<Compression>) -> Result<Bytes, WireError> {
-        if let Some((_, b)) = self.framed.iter().find(|(c, _)| *c == compression) {
+        let found = self
+            .first
+            .iter()
+            .chain(self.more.iter())
+            .find(|(c, _)| *c == compression);
+        if let Some((_, b)) = found {
             return Ok(b.clone());
         }
         let (framed, _) = frame_body(body, compression)?;
-        self.framed.push((compression, framed.clone()));
+        let entry = (compression, framed.clone());
+        if self.first.is_none() {
+            self.first = Some(entry);
+        } else {
+            self.more.push(entry);
+        }
         Ok(framed)
     }
 }
@@ -174,36 +187,35 @@ impl Mesh {
         self.send_body_to(&[conn], &body, None, false, now);
     }
 
-    /// The payload of a peer list, leaving out the recipient.
+    /// The payload of a peer list, leaving out the recipient. Entries are
+    /// picked (cheap references, shuffled, capped) before any is built.
     pub(crate) fn peer_list(
         &mut self,
         conn: Option<ConnId>,
         recipient: Option<&super::PeerId>,
     ) -> Vec<Value> {
-        let mut routed: Vec<Value> = self
+        let mut routed: Vec<(&super::PeerId, &PeerAddr)> = self
             .routes
             .iter()
             .filter(|(_, c)| Some(**c) != conn)
-            .filter_map(|(peer, c)| {
-                let addr = self.conns.get(c)?.peer_addr.as_ref()?;
-                Some(peer_entry(addr, peer))
-            })
-            .collect();
-        // A random sample of remembered peers: start at a random point of the
-        // (hash-derived, so evenly spread) ids and walk on, O(log n + k).
-        let start = super::PeerId(bytes::Bytes::from(random_id_text(&mut self.rng)));
-        let extra: Vec<Value> = self
-            .known
-            .range(start..)
-            .chain(self.known.iter())
-            .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
-            .take(EXTRA_REMEMBERED)
-            .map(|(p, a)| peer_entry(a, p))
+            .filter_map(|(peer, c)| Some((peer, self.conns.get(c)?.peer_addr.as_ref()?)))
             .collect();
         self.rng.shuffle(&mut routed);
-        routed.extend(extra);
         routed.truncate(self.cfg.max_peers_per_list);
-        vec![Value::from(SubFlag::Peers.value()), Value::Array(routed)]
+        // A random sample of remembered peers: start at a random point of the
+        // (hash-derived, so evenly spread) ids and walk on, O(log n + k).
+        let room = self.cfg.max_peers_per_list.saturating_sub(routed.len());
+        let start = super::PeerId(bytes::Bytes::from(random_id_text(&mut self.rng)));
+        routed.extend(
+            self.known
+                .range(start..)
+                .chain(self.known.iter())
+                .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
+                .take(EXTRA_REMEMBERED.min(room)),
+        );
+        let mut entries = Vec::with_capacity(routed.len());
+        entries.extend(routed.into_iter().map(|(p, a)| peer_entry(a, p)));
+        vec![Value::from(SubFlag::Peers.value()), Value::Array(entries)]
     }
 
     /// Closes `conn` for `reason`: an event, a `Close` output, and cleanup.

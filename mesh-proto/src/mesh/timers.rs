@@ -14,17 +14,20 @@ impl Mesh {
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for c in self.conns.values() {
             if !c.handshaken() && !c.dialing {
-                consider(c.opened + self.cfg.handshake_timeout);
+                if let Some(t) = c.opened.checked_add(self.cfg.handshake_timeout) {
+                    consider(t);
+                }
             }
             if let Some(since) = c.partial_since {
-                consider(since + self.cfg.stall_timeout);
+                if let Some(t) = since.checked_add(self.cfg.stall_timeout) {
+                    consider(t);
+                }
             }
         }
-        for p in self.requested.values() {
-            consider(p.expires);
-        }
-        for p in self.awaiting.values().flatten() {
-            consider(p.expires);
+        for p in self.requested.values().chain(self.awaiting.values().flatten()) {
+            if let Some(t) = p.expires {
+                consider(t);
+            }
         }
         if let Some(t) = self.heal_at {
             consider(t);
@@ -39,11 +42,12 @@ impl Mesh {
             .conns
             .iter()
             .filter_map(|(id, c)| {
-                if !c.handshaken() && !c.dialing && now >= c.opened + self.cfg.handshake_timeout {
+                let due = |since: Instant, after: Duration| since.checked_add(after).is_some_and(|t| now >= t);
+                if !c.handshaken() && !c.dialing && due(c.opened, self.cfg.handshake_timeout) {
                     Some((*id, RejectReason::HandshakeTimeout))
                 } else if c
                     .partial_since
-                    .is_some_and(|s| now >= s + self.cfg.stall_timeout)
+                    .is_some_and(|s| due(s, self.cfg.stall_timeout))
                 {
                     Some((*id, RejectReason::Stalled))
                 } else {
@@ -54,9 +58,9 @@ impl Mesh {
         for (conn, reason) in due {
             self.reject(conn, reason, now);
         }
-        self.requested.retain(|_, p| p.expires > now);
+        self.requested.retain(|_, p| p.expires.is_none_or(|e| e > now));
         self.awaiting.retain(|_, v| {
-            v.retain(|p| p.expires > now);
+            v.retain(|p| p.expires.is_none_or(|e| e > now));
             !v.is_empty()
         });
         if self.heal_at.is_some_and(|t| now >= t) {
@@ -76,7 +80,8 @@ impl Mesh {
         let capped = base.min(self.cfg.heal_backoff_max.as_secs_f64());
         // Jitter in [0.5, 1.5) so nodes that lost the same peer do not redial in step.
         let delay = capped * (0.5 + self.rng.unit());
-        self.heal_at = Some(now + Duration::from_secs_f64(delay));
+        let delay = Duration::try_from_secs_f64(delay).unwrap_or(self.cfg.heal_backoff_max);
+        self.heal_at = now.checked_add(delay);
     }
 
     /// How many outgoing links to aim for: `max_outgoing`, plus one for each

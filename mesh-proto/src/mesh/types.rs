@@ -28,6 +28,14 @@ impl PeerId {
     }
 }
 
+// Lets maps keyed by PeerId be searched with the id bytes of a frame header,
+// without building (and reference-counting) a PeerId.
+impl std::borrow::Borrow<[u8]> for PeerId {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl fmt::Display for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&String::from_utf8_lossy(&self.0))

@@ -1,0 +1,190 @@
+//! One connection's byte movers: a reader task that hands what arrives to the
+//! driver, and a writer task that writes `Transmit` bytes in order, reports
+//! progress, and on `Close` flushes what was queued before shutting down.
+//!
+//! Both are generic over the stream (`AsyncRead + AsyncWrite`), so a TLS
+//! stream can be dropped in where a `TcpStream` goes today.
+
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use mesh_proto::mesh::ConnId;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tokio::time::timeout;
+
+use crate::driver::IoEvent;
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// After our side closed, how long the reader keeps draining the peer's bytes
+/// (so the kernel sends FIN, not RST, and the peer keeps our last frames).
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+/// What the driver tells a writer.
+#[derive(Debug)]
+enum WriterCmd {
+    /// Write these bytes after everything queued before them.
+    Data(Bytes),
+    /// Flush what is queued, then shut the stream down.
+    Close,
+}
+
+/// The driver's handle on one open connection's tasks.
+#[derive(Debug)]
+pub(crate) struct ConnTasks {
+    writer: mpsc::UnboundedSender<WriterCmd>,
+    reader: AbortHandle,
+}
+
+impl ConnTasks {
+    /// Splits `stream` and starts its reader and writer. `alive` is held by
+    /// the writer until it has flushed and shut down (close waits on it).
+    pub(crate) fn spawn<S>(
+        conn: ConnId,
+        stream: S,
+        io: mpsc::Sender<IoEvent>,
+        write_stall: Duration,
+        alive: mpsc::Sender<()>,
+    ) -> ConnTasks
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (r, w) = tokio::io::split(stream);
+        let reader = tokio::spawn(read_loop(conn, r, io.clone())).abort_handle();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let linger = reader.clone();
+        tokio::spawn(async move {
+            write_loop(conn, w, rx, io, write_stall, linger).await;
+            drop(alive);
+        });
+        ConnTasks { writer: tx, reader }
+    }
+
+    /// Queues bytes for writing. The channel is unbounded, but the core
+    /// bounds what it hands out per connection (`max_queued_bytes`).
+    pub(crate) fn transmit(&self, bytes: Bytes) {
+        // A writer that is gone has reported (or will report) why.
+        let _ = self.writer.send(WriterCmd::Data(bytes));
+    }
+
+    /// Graceful close: the writer flushes what is queued, then shuts down.
+    pub(crate) fn close(self) {
+        let _ = self.writer.send(WriterCmd::Close);
+    }
+
+    /// The writer failed: stop reading at once (dropping both halves closes
+    /// the socket).
+    pub(crate) fn abort(self) {
+        self.reader.abort();
+    }
+}
+
+/// Reads until end of stream or an error, forwarding each chunk to the
+/// driver (awaiting: a busy driver slows reading down). Once the driver is
+/// gone it only drains, until the peer closes or the linger runs out.
+async fn read_loop<R: AsyncRead + Unpin>(conn: ConnId, mut r: R, io: mpsc::Sender<IoEvent>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut forwarding = true;
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                if forwarding {
+                    let bytes = Bytes::copy_from_slice(&buf[..n]);
+                    forwarding = io.send(IoEvent::Bytes { conn, bytes }).await.is_ok();
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%conn, %error, "read failed");
+                break;
+            }
+        }
+    }
+    tracing::trace!(%conn, "reader done");
+    if forwarding {
+        let _ = io.send(IoEvent::ReadClosed { conn }).await;
+    }
+}
+
+/// Why a writer stopped early.
+enum WriteEnd {
+    /// No progress within the write-stall timeout.
+    Stalled,
+    /// An I/O error.
+    Failed(std::io::Error),
+}
+
+/// Writes in order until told to close (or the driver is gone), reporting
+/// every write to the driver; a write that makes no progress within
+/// `write_stall` (or fails) ends the connection.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    conn: ConnId,
+    mut w: W,
+    mut rx: mpsc::UnboundedReceiver<WriterCmd>,
+    io: mpsc::Sender<IoEvent>,
+    write_stall: Duration,
+    reader: AbortHandle,
+) {
+    let result = async {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                WriterCmd::Data(mut bytes) => {
+                    while bytes.has_remaining() {
+                        let n = match timeout(write_stall, w.write(&bytes)).await {
+                            Err(_) => return Err(WriteEnd::Stalled),
+                            Ok(Err(e)) => return Err(WriteEnd::Failed(e)),
+                            Ok(Ok(0)) => {
+                                return Err(WriteEnd::Failed(std::io::ErrorKind::WriteZero.into()));
+                            }
+                            Ok(Ok(n)) => n,
+                        };
+                        bytes.advance(n);
+                        // The driver may be gone (closing): keep flushing.
+                        let _ = io.send(IoEvent::Written { conn, n }).await;
+                    }
+                    if rx.is_empty() {
+                        stalled(write_stall, w.flush()).await?;
+                    }
+                }
+                WriterCmd::Close => break,
+            }
+        }
+        stalled(write_stall, w.shutdown()).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            tracing::debug!(%conn, "closed after flushing");
+            // Keep draining the peer's bytes a while, then let the socket go.
+            tokio::spawn(async move {
+                tokio::time::sleep(CLOSE_LINGER).await;
+                reader.abort();
+            });
+        }
+        Err(end) => {
+            let stalled = matches!(end, WriteEnd::Stalled);
+            match end {
+                WriteEnd::Stalled => {
+                    tracing::warn!(%conn, ?write_stall, "write stalled: closing connection");
+                }
+                WriteEnd::Failed(error) => tracing::debug!(%conn, %error, "write failed"),
+            }
+            reader.abort();
+            let _ = io.send(IoEvent::WriteFailed { conn, stalled }).await;
+        }
+    }
+}
+
+/// Runs one write-side operation under the write-stall timeout.
+async fn stalled(
+    limit: Duration,
+    op: impl Future<Output = std::io::Result<()>>,
+) -> Result<(), WriteEnd> {
+    match timeout(limit, op).await {
+        Err(_) => Err(WriteEnd::Stalled),
+        Ok(Err(e)) => Err(WriteEnd::Failed(e)),
+        Ok(Ok(())) => Ok(()),
+    }
+}
