@@ -1,7 +1,10 @@
 //! `mesh`: the command-line face of the mesh library.
 #![forbid(unsafe_code)]
 
+mod addr;
+mod chat;
 mod decode;
+mod demo;
 mod sim;
 
 use std::process::ExitCode;
@@ -20,14 +23,35 @@ struct Cli {
 enum Command {
     /// Decode one py2p frame (hex, from the argument or stdin) and print it as one JSON line.
     Decode(decode::DecodeArgs),
+    /// Run a mesh node on stdin/stdout: each line is broadcast; /whisper, /reply, /connect, /peers, /quit.
+    Chat(chat::ChatArgs),
+    /// Run N nodes on loopback in one process: join, broadcast, whisper, reply, and report.
+    Demo(demo::DemoArgs),
     /// Simulate a mesh of N nodes (deterministic, virtual time) and report how broadcasts spread.
     Sim(sim::SimArgs),
 }
 
+/// The runtime a node runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runtime {
+    /// tokio (mesh-tokio).
+    Tokio,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr; stdout is for output scripts read. RUST_LOG filters.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     match cli.command {
         Command::Decode(args) => decode::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Chat(args) => chat::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

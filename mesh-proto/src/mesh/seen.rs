@@ -102,7 +102,9 @@ impl SeenCache {
     }
 
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.order.front().and_then(|(at, _)| at.checked_add(self.ttl))
+        self.order
+            .front()
+            .and_then(|(at, _)| at.checked_add(self.ttl))
     }
 
     pub(crate) fn len(&self) -> usize {

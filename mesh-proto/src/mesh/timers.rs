@@ -13,18 +13,24 @@ impl Mesh {
         let mut next = self.seen.next_expiry();
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
         for c in self.conns.values() {
-            if !c.handshaken() && !c.dialing {
-                if let Some(t) = c.opened.checked_add(self.cfg.handshake_timeout) {
-                    consider(t);
-                }
+            if !c.handshaken()
+                && !c.dialing
+                && let Some(t) = c.opened.checked_add(self.cfg.handshake_timeout)
+            {
+                consider(t);
             }
-            if let Some(since) = c.partial_since {
-                if let Some(t) = since.checked_add(self.cfg.stall_timeout) {
-                    consider(t);
-                }
+            if let Some(t) = c
+                .partial_since
+                .and_then(|since| since.checked_add(self.cfg.stall_timeout))
+            {
+                consider(t);
             }
         }
-        for p in self.requested.values().chain(self.awaiting.values().flatten()) {
+        for p in self
+            .requested
+            .values()
+            .chain(self.awaiting.values().flatten())
+        {
             if let Some(t) = p.expires {
                 consider(t);
             }
@@ -42,7 +48,9 @@ impl Mesh {
             .conns
             .iter()
             .filter_map(|(id, c)| {
-                let due = |since: Instant, after: Duration| since.checked_add(after).is_some_and(|t| now >= t);
+                let due = |since: Instant, after: Duration| {
+                    since.checked_add(after).is_some_and(|t| now >= t)
+                };
                 if !c.handshaken() && !c.dialing && due(c.opened, self.cfg.handshake_timeout) {
                     Some((*id, RejectReason::HandshakeTimeout))
                 } else if c
@@ -58,7 +66,8 @@ impl Mesh {
         for (conn, reason) in due {
             self.reject(conn, reason, now);
         }
-        self.requested.retain(|_, p| p.expires.is_none_or(|e| e > now));
+        self.requested
+            .retain(|_, p| p.expires.is_none_or(|e| e > now));
         self.awaiting.retain(|_, v| {
             v.retain(|p| p.expires.is_none_or(|e| e > now));
             !v.is_empty()

@@ -1,0 +1,138 @@
+//! `mesh chat --json` and `mesh demo` as a user scripts them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+
+struct Node {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Json>,
+}
+
+impl Node {
+    fn start(args: &[&str]) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mesh"))
+            .args(["chat", "--bind", "127.0.0.1:0", "--json"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: Json = serde_json::from_str(&line).expect("every stdout line is JSON");
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        Node {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next line whose "event" is `event`, within 10 s.
+    fn expect(&self, event: &str) -> Json {
+        loop {
+            let v = self
+                .lines
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no {event} line within 10 s"));
+            if v["event"] == event {
+                return v;
+            }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn two_chat_nodes_talk_in_json_lines() {
+    let mut a = Node::start(&[]);
+    let ready = a.expect("ready");
+    let addr = ready["addr"].as_str().unwrap().to_string();
+    let a_id = ready["id"].as_str().unwrap().to_string();
+    let mut b = Node::start(&["--connect", &addr]);
+    let b_id = b.expect("ready")["id"].as_str().unwrap().to_string();
+    assert_eq!(b.expect("peer_up")["id"], a_id.as_str());
+    assert_eq!(a.expect("peer_up")["id"], b_id.as_str());
+
+    b.say("hello from b");
+    let m = a.expect("message");
+    assert_eq!(m["sender"], b_id.as_str());
+    assert_eq!(
+        m["packets"],
+        serde_json::json!([{"int": "0"}, {"str": "hello from b"}])
+    );
+    assert_eq!(m["id"].as_str().unwrap().len(), 64);
+
+    a.say("/reply got it");
+    let r = b.expect("message");
+    assert_eq!(
+        r["packets"],
+        serde_json::json!([{"int": "2"}, {"str": "got it"}])
+    );
+
+    b.say("/whisper psst");
+    assert_eq!(a.expect("message")["packets"][1]["str"], "psst");
+
+    a.say("/peers");
+    assert_eq!(a.expect("peers")["ids"], serde_json::json!([b_id]));
+
+    b.say("/quit");
+    assert_eq!(a.expect("peer_down")["id"], b_id.as_str());
+    assert!(b.child.wait().unwrap().success());
+}
+
+#[test]
+fn different_subnets_are_rejected() {
+    let a = Node::start(&["--subnet", "one"]);
+    let addr = a.expect("ready")["addr"].as_str().unwrap().to_string();
+    let b = Node::start(&["--subnet", "two", "--connect", &addr]);
+    assert!(
+        b.expect("rejected")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("protocol")
+    );
+    assert!(
+        a.expect("rejected")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("protocol")
+    );
+}
+
+#[test]
+fn demo_runs_and_everything_arrives() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(["demo", "--nodes", "6"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("delivered to 5 of 5 nodes"), "{text}");
+    assert!(text.contains("everything arrived"), "{text}");
+}
