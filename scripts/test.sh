@@ -1,9 +1,25 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, integration, property, corpus replay,
 # CLI and doc tests, plus mesh-proto built with no codec features.
-# Installs what the tests need first (today: nothing beyond cargo).
+# Installs what the tests need first: the real py2p, in a Python venv at
+# .venv/py2p (scripts/py2p-venv.sh; fast when it is already there), for the
+# interop tests (tests/tests/py2p_interop.rs), which find its python through
+# PY2P_PYTHON. Under CI (CI=true) a venv that cannot be made fails the run;
+# elsewhere the interop tests then skip, each saying so on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if PY2P_PYTHON="$(scripts/py2p-venv.sh)"; then
+    export PY2P_PYTHON
+else
+    case "${CI:-}" in
+        "" | 0 | false)
+            echo "test.sh: WARNING: no py2p venv: the py2p interop tests will be SKIPPED" >&2 ;;
+        *)
+            echo "test.sh: cannot set up the py2p venv, which the interop tests need under CI" >&2
+            exit 1 ;;
+    esac
+fi
 
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -1,1 +1,84 @@
-//! placeholder
+//! A std-threads runtime for [`mesh_proto`]: py2p's `MeshSocket` over real
+//! TCP sockets, with plain blocking calls.
+//!
+//! One driver thread owns the sans-IO [`Mesh`](mesh_proto::mesh::Mesh) and
+//! reads a single channel carrying both the commands of every
+//! [`MeshSocket`] (a cheap clone; each call blocks for the driver's answer)
+//! and the I/O events of the other threads; its timer is the timeout of
+//! that read. An accept thread hands it new streams; every connection has a
+//! reader thread, which feeds what it reads to the driver, and a writer
+//! thread, which writes the core's frames in order and reports its progress.
+//!
+//! Flow control: [`send`](MeshSocket::send) and friends block while any
+//! peer's output queue is over half of `Config::max_queued_bytes`; a peer
+//! whose socket takes nothing for the write-stall timeout
+//! ([`Builder::write_stall_timeout`], 30 s, a socket write timeout) is
+//! disconnected, and the rest of the mesh goes on.
+//!
+//! Messages are read with [`recv`](MeshSocket::recv) (at once),
+//! [`recv_many`](MeshSocket::recv_many) or
+//! [`recv_timeout`](MeshSocket::recv_timeout); events with the blocking
+//! iterator [`events`](MeshSocket::events) or py2p-style callbacks
+//! ([`on`](MeshSocket::on), [`once`](MeshSocket::once)).
+//!
+//! Two nodes on loopback, one message:
+//!
+//! ```
+//! use std::time::Duration;
+//! use mesh_blocking::{Encryption, Event, MeshSocket, Protocol, Value};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let protocol = Protocol::new("chat", Encryption::Plaintext);
+//! let alice = MeshSocket::bind("127.0.0.1", 0, protocol.clone(), None)?;
+//! let bob = MeshSocket::bind("127.0.0.1", 0, protocol, None)?;
+//!
+//! let events = bob.events();
+//! bob.connect("127.0.0.1", alice.local_addr().port())?;
+//! // Wait for the handshake: then alice is in bob's routing table.
+//! while !matches!(events.recv_timeout(Duration::from_secs(10)), Ok(Event::PeerUp { .. })) {}
+//! assert_eq!(bob.routes(), vec![alice.id().clone()]);
+//!
+//! bob.send(vec![Value::from("hello")]).expect("open");
+//! let msg = alice.recv_timeout(Duration::from_secs(10)).expect("a message");
+//! assert_eq!(msg.packets[1], Value::from("hello")); // packets[0] is the sub-flag
+//! assert_eq!(&msg.sender, bob.id());
+//!
+//! bob.close().expect("first close");
+//! assert!(bob.close().is_err());
+//! # Ok(()) }
+//! ```
+//!
+//! TLS (py2p's `"SSL"` encryption) is not supported yet: binding such a
+//! protocol fails. The connection threads take any `Read` and `Write`
+//! halves, so it slots in where streams are split (`net::halves`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod builder;
+mod callbacks;
+mod command;
+mod conn;
+mod driver;
+mod events;
+mod net;
+mod socket;
+#[cfg(feature = "tls")]
+mod tls;
+mod waiting;
+
+pub use builder::{Builder, DEFAULT_WRITE_STALL};
+pub use callbacks::EventKind;
+pub use events::Events;
+pub use socket::MeshSocket;
+
+pub use mesh_proto;
+pub use mesh_proto::mesh::{
+    Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,
+    RejectReason, SendError,
+};
+pub use mesh_proto::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};
+
+/// Starts a named thread (names show up in debuggers and panics).
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name).spawn(f).map(drop)
+}

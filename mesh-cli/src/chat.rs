@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use mesh_proto::mesh::{Event, Message};
 use mesh_proto::wire::json::to_json;
 use mesh_proto::wire::{Encryption, Protocol, Value};
-use mesh_tokio::MeshSocket;
+use crate::node::Node;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -107,13 +107,17 @@ async fn chat(args: &ChatArgs) -> Result<(), String> {
     } else {
         Encryption::Plaintext
     };
-    if args.tls {
-        return Err("--tls is not available yet with the tokio runtime".into());
-    }
     let protocol = Protocol::new(args.subnet.clone(), encryption);
-    let sock = MeshSocket::bind(&args.bind.0, args.bind.1, protocol, args.out_addr.clone())
-        .await
-        .map_err(|e| format!("bind {}:{}: {e}", args.bind.0, args.bind.1))?;
+    let sock = Node::bind(
+        args.runtime,
+        &args.bind.0,
+        args.bind.1,
+        protocol,
+        args.out_addr.clone(),
+        |_| {},
+    )
+    .await
+    .map_err(|e| format!("bind {}:{}: {e}", args.bind.0, args.bind.1))?;
     let mut events = sock.events();
     let out = sock.out_addr().to_string();
     emit(
@@ -148,7 +152,7 @@ async fn chat(args: &ChatArgs) -> Result<(), String> {
 
 /// Handles one stdin line; `false` to quit.
 async fn command(
-    sock: &MeshSocket,
+    sock: &Node,
     json_mode: bool,
     line: &str,
     last: &Option<Message>,
@@ -192,7 +196,7 @@ async fn command(
     Ok(true)
 }
 
-async fn on_event(sock: &MeshSocket, json_mode: bool, event: Event, last: &mut Option<Message>) {
+async fn on_event(sock: &Node, json_mode: bool, event: Event, last: &mut Option<Message>) {
     match event {
         Event::Connected => emit(
             json_mode,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use mesh_proto::mesh::{Config, Event, Message};
 use mesh_proto::wire::{Encryption, Protocol, Value};
-use mesh_tokio::MeshSocket;
+use crate::node::Node;
 
 /// Arguments of `mesh demo`.
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(demo(usize::from(args.nodes))) {
+    match runtime.block_on(demo(usize::from(args.nodes), args.runtime)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -49,15 +49,11 @@ fn name(i: usize) -> String {
 }
 
 /// Waits for the next message at `sock` matching `want`, up to `WAIT`.
-async fn wait_for(
-    sock: &MeshSocket,
-    want: impl Fn(&Message) -> bool,
-) -> Option<(Message, Instant)> {
-    let deadline = tokio::time::Instant::now() + WAIT;
+async fn wait_for(sock: &Node, want: impl Fn(&Message) -> bool) -> Option<(Message, Instant)> {
+    let deadline = Instant::now() + WAIT;
     loop {
-        let m = tokio::time::timeout_at(deadline, sock.next())
-            .await
-            .ok()??;
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let m = sock.next(left).await?;
         if want(&m) {
             return Some((m, Instant::now()));
         }
@@ -68,19 +64,19 @@ fn text_of(m: &Message) -> Option<&str> {
     m.packets.get(1).and_then(Value::as_str)
 }
 
-async fn demo(n: usize) -> Result<bool, String> {
+async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     let protocol = Protocol::new("demo", Encryption::Plaintext);
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {
-        let sock = MeshSocket::builder(protocol.clone())
-            // Keep 200 nodes on one machine modest: each dials at most 4.
-            .config(|c: &mut Config| c.max_inbound = 256)
-            .bind("127.0.0.1", 0)
-            .await
-            .map_err(|e| format!("bind: {e}"))?;
+        // Everyone joins through node0: let it take them all.
+        let sock = Node::bind(runtime, "127.0.0.1", 0, protocol.clone(), None, |c: &mut Config| {
+            c.max_inbound = 256;
+        })
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
         nodes.push(sock);
     }
-    println!("{n} nodes on 127.0.0.1:");
+    println!("{n} nodes on 127.0.0.1 ({runtime:?} runtime):");
     for (i, s) in nodes.iter().enumerate() {
         println!(
             "  {} {} at {}",
@@ -91,8 +87,8 @@ async fn demo(n: usize) -> Result<bool, String> {
     }
 
     // Everyone dials node0 only; peer exchange does the rest.
-    let port0 = nodes[0].local_addr().port();
-    let mut events: Vec<_> = nodes.iter().map(MeshSocket::events).collect();
+    let port0 = nodes[0].port();
+    let mut events: Vec<_> = nodes.iter().map(Node::events).collect();
     for s in &nodes[1..] {
         s.connect("127.0.0.1", port0)
             .await

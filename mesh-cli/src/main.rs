@@ -5,6 +5,7 @@ mod addr;
 mod chat;
 mod decode;
 mod demo;
+mod node;
 mod sim;
 
 use std::process::ExitCode;
@@ -36,6 +37,13 @@ enum Command {
 pub enum Runtime {
     /// tokio (mesh-tokio).
     Tokio,
+    /// async-std (mesh-async-std, which runs on the smol stack).
+    #[value(name = "async-std")]
+    AsyncStd,
+    /// smol (mesh-async-std: the same adapter, built on async-io and async-executor).
+    Smol,
+    /// std threads (mesh-blocking).
+    Blocking,
 }
 
 fn main() -> ExitCode {

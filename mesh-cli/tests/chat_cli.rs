@@ -136,3 +136,38 @@ fn demo_runs_and_everything_arrives() {
     assert!(text.contains("delivered to 5 of 5 nodes"), "{text}");
     assert!(text.contains("everything arrived"), "{text}");
 }
+
+#[test]
+fn two_tls_chat_nodes_talk() {
+    let a = Node::start(&["--tls"]);
+    let addr = a.expect("ready")["addr"].as_str().unwrap().to_string();
+    let mut b = Node::start(&["--tls", "--connect", &addr]);
+    b.expect("peer_up");
+    a.expect("peer_up");
+    b.say("over tls");
+    assert_eq!(a.expect("message")["packets"][1]["str"], "over tls");
+}
+
+#[test]
+fn demo_runs_on_every_runtime() {
+    for runtime in ["tokio", "async-std", "smol", "blocking"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mesh"))
+            .args(["demo", "--nodes", "4", "--runtime", runtime])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{runtime}: {text}");
+        assert!(text.contains("delivered to 3 of 3 nodes"), "{runtime}: {text}");
+    }
+}
+
+#[test]
+fn chat_nodes_on_different_runtimes_talk() {
+    let a = Node::start(&["--runtime", "blocking"]);
+    let addr = a.expect("ready")["addr"].as_str().unwrap().to_string();
+    let mut b = Node::start(&["--runtime", "async-std", "--connect", &addr]);
+    b.expect("peer_up");
+    a.expect("peer_up");
+    b.say("across runtimes");
+    assert_eq!(a.expect("message")["packets"][1]["str"], "across runtimes");
+}

@@ -6,15 +6,17 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use mesh_proto::host;
 use mesh_proto::mesh::{Config, Mesh, PeerAddr};
 use mesh_proto::wire::Protocol;
 use tokio::net::TcpListener;
 
 use crate::MeshSocket;
 use crate::driver::{Driver, Timeouts};
+use crate::net::Security;
 
 /// Default for [`Builder::write_stall_timeout`].
-pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
+pub const DEFAULT_WRITE_STALL: Duration = host::DEFAULT_WRITE_STALL;
 
 /// Binds a [`MeshSocket`] with more control than [`MeshSocket::bind`].
 ///
@@ -99,12 +101,19 @@ impl Builder {
     /// Listens on `host:port` (port 0 picks a free port, reported by
     /// [`MeshSocket::local_addr`]) and starts the node. Needs a tokio runtime
     /// with the time and I/O drivers enabled.
+    ///
+    /// With [`Encryption::Ssl`](mesh_proto::wire::Encryption::Ssl) every
+    /// connection is TLS (py2p's `"SSL"`): the node makes a fresh self-signed
+    /// certificate here and accepts any peer's certificate, so this is
+    /// encryption without authentication (see `mesh_proto::tls`). Fails
+    /// with `Unsupported` if the crate was built without its `tls` feature.
     pub async fn bind(self, host: &str, port: u16) -> io::Result<MeshSocket> {
+        let security = Security::new(self.protocol.encryption)?;
         let listener = TcpListener::bind((host, port)).await?;
         let local = listener.local_addr()?;
         let out_addr = self
             .out_addr
-            .unwrap_or_else(|| PeerAddr::new(advertised_host(host), local.port()));
+            .unwrap_or_else(|| host::default_out_addr(host, local.port()));
         let mut cfg = Config::new(self.protocol, out_addr);
         for f in self.configure {
             f(&mut cfg);
@@ -112,6 +121,7 @@ impl Builder {
         let timeouts = Timeouts {
             write_stall: self.write_stall,
             dial: cfg.handshake_timeout,
+            handshake: cfg.handshake_timeout,
         };
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -121,17 +131,8 @@ impl Builder {
         let id = mesh.id().clone();
         let out_addr = mesh.config().out_addr.clone();
         tracing::debug!(%id, %local, %out_addr, "bound");
-        let cmds = Driver::spawn(mesh, listener, timeouts);
+        let cmds = Driver::spawn(mesh, listener, timeouts, security);
         Ok(MeshSocket::new(cmds, id, local, out_addr))
-    }
-}
-
-/// What to advertise for a bound host: wildcards become loopback.
-fn advertised_host(host: &str) -> &str {
-    match host {
-        "" | "0.0.0.0" => "127.0.0.1",
-        "::" | "[::]" => "::1",
-        other => other,
     }
 }
 
@@ -139,11 +140,5 @@ fn advertised_host(host: &str) -> &str {
 fn fresh_seed(unix_now: Duration) -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut x = (unix_now.as_nanos() as u64)
-        ^ (u64::from(std::process::id()) << 32)
-        ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // splitmix64 finaliser
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+    host::mix_seed(unix_now, std::process::id(), n)
 }

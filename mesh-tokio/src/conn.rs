@@ -2,12 +2,13 @@
 //! driver, and a writer task that writes `Transmit` bytes in order, reports
 //! progress, and on `Close` flushes what was queued before shutting down.
 //!
-//! Both are generic over the stream (`AsyncRead + AsyncWrite`), so a TLS
-//! stream can be dropped in where a `TcpStream` goes today.
+//! Both are generic over the stream (`AsyncRead + AsyncWrite`): plain TCP or
+//! TLS over it (`net::Stream`), already past its TLS handshake.
 
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
+use mesh_proto::host::{CLOSE_LINGER, READ_CHUNK};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -15,12 +16,6 @@ use tokio::task::AbortHandle;
 use tokio::time::timeout;
 
 use crate::driver::IoEvent;
-
-/// Bytes read per `read` call.
-const READ_CHUNK: usize = 64 * 1024;
-/// After our side closed, how long the reader keeps draining the peer's bytes
-/// (so the kernel sends FIN, not RST, and the peer keeps our last frames).
-const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
 /// What the driver tells a writer.
 #[derive(Debug)]

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use mesh_proto::mesh::{ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::command::Command;
 use crate::conn::ConnTasks;
-use crate::net;
+use crate::net::{self, Security, Stream};
 use crate::waiting::Waiting;
 
 /// I/O events waiting for the driver, at most; readers wait beyond it.
@@ -28,13 +28,15 @@ const IO_QUEUE: usize = 256;
 /// What the accept loop, dialers and connection tasks tell the driver.
 #[derive(Debug)]
 pub(crate) enum IoEvent {
+    /// An accepted connection, its TLS handshake done if there is one.
     Accepted {
-        stream: TcpStream,
+        stream: Stream,
         remote: SocketAddr,
     },
+    /// A dial's outcome, its TLS handshake done if there is one.
     Dialed {
         conn: ConnId,
-        result: io::Result<TcpStream>,
+        result: io::Result<Stream>,
     },
     Bytes {
         conn: ConnId,
@@ -59,7 +61,10 @@ pub(crate) enum IoEvent {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Timeouts {
     pub(crate) write_stall: Duration,
+    /// TCP connect.
     pub(crate) dial: Duration,
+    /// TLS handshake (the core's `handshake_timeout`).
+    pub(crate) handshake: Duration,
 }
 
 /// A connection the driver knows.
@@ -92,6 +97,8 @@ pub(crate) struct Driver {
     flushed: Option<mpsc::Receiver<()>>,
     closing: Option<oneshot::Sender<Result<(), SendError>>>,
     timeouts: Timeouts,
+    /// Plaintext or TLS, for dials.
+    security: Security,
     done: bool,
 }
 
@@ -101,11 +108,17 @@ impl Driver {
         mesh: Mesh,
         listener: TcpListener,
         timeouts: Timeouts,
+        security: Security,
     ) -> mpsc::UnboundedSender<Command> {
         let (cmd_tx, cmds) = mpsc::unbounded_channel();
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let (alive, flushed) = mpsc::channel(1);
-        let listener = tokio::spawn(net::accept_loop(listener, io_tx.clone()));
+        let listener = tokio::spawn(net::accept_loop(
+            listener,
+            security.clone(),
+            timeouts,
+            io_tx.clone(),
+        ));
         let driver = Driver {
             mesh,
             cmds,
@@ -119,6 +132,7 @@ impl Driver {
             flushed: Some(flushed),
             closing: None,
             timeouts,
+            security,
             done: false,
         };
         tokio::spawn(driver.run());
@@ -274,7 +288,7 @@ impl Driver {
         }
     }
 
-    fn open(&mut self, conn: ConnId, stream: TcpStream) {
+    fn open(&mut self, conn: ConnId, stream: Stream) {
         let Some(alive) = self.alive.clone() else {
             return;
         };
@@ -305,7 +319,13 @@ impl Driver {
         match out {
             Output::Dial { conn, addr } => {
                 self.links.entry(conn).or_insert(Link::Dialing(None));
-                let dial = net::dial(conn, addr, self.timeouts.dial, self.io_tx.clone());
+                let dial = net::dial(
+                    conn,
+                    addr,
+                    self.security.clone(),
+                    self.timeouts,
+                    self.io_tx.clone(),
+                );
                 tokio::spawn(dial);
             }
             Output::Transmit { conn, bytes } => match self.links.get(&conn) {

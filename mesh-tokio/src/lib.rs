@@ -41,8 +41,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! TLS (py2p's `"SSL"` encryption) is not supported yet: the connection tasks
-//! take any `AsyncRead + AsyncWrite`, so it slots in where streams are opened.
+//! TLS (py2p's `"SSL"` encryption, the `tls` feature, on by default): bind
+//! with `Protocol::new(subnet, Encryption::Ssl)` and every accepted socket is
+//! wrapped as a TLS server, every dialed one as a TLS client, before its
+//! connection tasks start (rustls with the ring provider). As in py2p each
+//! node makes a fresh self-signed certificate and accepts any peer's: this
+//! is **encryption without authentication**, which stops passive
+//! eavesdroppers but not an active man in the middle (see
+//! `mesh_proto::tls`). A TLS handshake that fails (a plaintext peer, say) or
+//! takes longer than the core's `handshake_timeout` just closes the socket.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -80,8 +80,9 @@ impl MeshSocket {
         &self.out_addr
     }
 
-    /// Dials a peer; returns once the TCP connection is open (the handshake
-    /// follows: watch [`events`](Self::events) for `PeerUp`). Peers it tells
+    /// Dials a peer; returns once the TCP connection is open, and with TLS
+    /// once its TLS handshake is done (an error if it fails). py2p's
+    /// handshake follows: watch [`events`](Self::events) for `PeerUp`. Peers it tells
     /// us about are dialed too, up to the core's `max_outgoing`.
     pub async fn connect(&self, host: &str, port: u16) -> io::Result<ConnId> {
         let addr = PeerAddr::new(host, port);

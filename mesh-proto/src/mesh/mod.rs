@@ -427,16 +427,8 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) -> Result<MsgId, SendError> {
-        if self.closed {
-            return Err(SendError::Closed);
-        }
-        let (body, id) = self.own_body(msg_type, payload, now)?;
-        if msg_type == u64::from(MainFlag::Broadcast.value()) {
-            self.seen.insert(id, now);
-        }
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_body_to(&targets, &body, None, true, now);
-        Ok(id)
+        self.send_own(&targets, msg_type, payload, now)
     }
 
     /// Replies to `msg`: a whisper when its sender is a direct peer;

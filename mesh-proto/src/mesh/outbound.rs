@@ -69,6 +69,18 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) -> Result<MsgId, SendError> {
+        self.send_own(&[conn], msg_type, payload, now)
+    }
+
+    /// Encodes one message of ours and sends it to `targets`; our own
+    /// broadcasts are recorded as seen, so an echo is a duplicate.
+    pub(crate) fn send_own(
+        &mut self,
+        targets: &[ConnId],
+        msg_type: u64,
+        payload: Vec<Value>,
+        now: Instant,
+    ) -> Result<MsgId, SendError> {
         if self.closed {
             return Err(SendError::Closed);
         }
@@ -76,7 +88,7 @@ impl Mesh {
         if msg_type == u64::from(MainFlag::Broadcast.value()) {
             self.seen.insert(id, now);
         }
-        self.send_body_to(&[conn], &body, None, true, now);
+        self.send_body_to(targets, &body, None, true, now);
         Ok(id)
     }
 

@@ -1,0 +1,194 @@
+//! One connection's byte movers: a reader task that hands what arrives to the
+//! driver, and a writer task that writes `Transmit` bytes in order, reports
+//! progress, and on `Close` flushes what was queued before shutting down.
+//!
+//! Both are generic over the stream (`futures-io`'s `AsyncRead +
+//! AsyncWrite`): plain TCP or TLS over it (`net::Stream`), already past its
+//! TLS handshake.
+
+use std::io;
+use std::time::Duration;
+
+use async_executor::Task;
+use async_io::Timer;
+use bytes::{Buf, Bytes};
+use futures_lite::future;
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use mesh_proto::host::{CLOSE_LINGER, READ_CHUNK};
+use mesh_proto::mesh::ConnId;
+
+use crate::driver::IoEvent;
+use crate::spawn::Spawner;
+
+/// What the driver tells a writer.
+#[derive(Debug)]
+enum WriterCmd {
+    /// Write these bytes after everything queued before them.
+    Data(Bytes),
+    /// Flush what is queued, then shut the stream down.
+    Close,
+}
+
+/// The driver's handle on one open connection's tasks. The writer owns the
+/// reader's task and ends it (after a linger on a graceful close, at once
+/// when writing fails).
+#[derive(Debug)]
+pub(crate) struct ConnTasks {
+    writer: async_channel::Sender<WriterCmd>,
+}
+
+impl ConnTasks {
+    /// Splits `stream` and starts its reader and writer. `alive` is held by
+    /// the writer until it has flushed and shut down (close waits on it).
+    pub(crate) fn spawn<S>(
+        spawner: &Spawner,
+        conn: ConnId,
+        stream: S,
+        io: async_channel::Sender<IoEvent>,
+        write_stall: Duration,
+        alive: async_channel::Sender<()>,
+    ) -> ConnTasks
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (r, w) = futures_lite::io::split(stream);
+        let reader = spawner.spawn(read_loop(conn, r, io.clone()));
+        let (tx, rx) = async_channel::unbounded();
+        spawner
+            .spawn(async move {
+                write_loop(conn, w, rx, io, write_stall, reader, alive).await;
+            })
+            .detach();
+        ConnTasks { writer: tx }
+    }
+
+    /// Queues bytes for writing. The channel is unbounded, but the core
+    /// bounds what it hands out per connection (`max_queued_bytes`).
+    pub(crate) fn transmit(&self, bytes: Bytes) {
+        // A writer that is gone has reported (or will report) why.
+        let _ = self.writer.try_send(WriterCmd::Data(bytes));
+    }
+
+    /// Graceful close: the writer flushes what is queued, then shuts down.
+    pub(crate) fn close(self) {
+        let _ = self.writer.try_send(WriterCmd::Close);
+    }
+
+    /// The writer failed: it has already ended the reader (dropping both
+    /// halves closes the socket), so only this handle is left to drop.
+    pub(crate) fn abort(self) {}
+}
+
+/// Reads until end of stream or an error, forwarding each chunk to the
+/// driver (awaiting: a busy driver slows reading down). Once the driver is
+/// gone it only drains, until the peer closes or the writer ends it.
+async fn read_loop<R: AsyncRead + Unpin>(
+    conn: ConnId,
+    mut r: R,
+    io: async_channel::Sender<IoEvent>,
+) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut forwarding = true;
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                if forwarding {
+                    let bytes = Bytes::copy_from_slice(&buf[..n]);
+                    forwarding = io.send(IoEvent::Bytes { conn, bytes }).await.is_ok();
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%conn, %error, "read failed");
+                break;
+            }
+        }
+    }
+    tracing::trace!(%conn, "reader done");
+    if forwarding {
+        let _ = io.send(IoEvent::ReadClosed { conn }).await;
+    }
+}
+
+/// Why a writer stopped early.
+enum WriteEnd {
+    /// No progress within the write-stall timeout.
+    Stalled,
+    /// An I/O error.
+    Failed(io::Error),
+}
+
+/// Writes in order until told to close (or the driver is gone), reporting
+/// every write to the driver; a write that makes no progress within
+/// `write_stall` (or fails) ends the connection.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    conn: ConnId,
+    mut w: W,
+    rx: async_channel::Receiver<WriterCmd>,
+    io: async_channel::Sender<IoEvent>,
+    write_stall: Duration,
+    mut reader: Task<()>,
+    alive: async_channel::Sender<()>,
+) {
+    let result = async {
+        while let Ok(cmd) = rx.recv().await {
+            match cmd {
+                WriterCmd::Data(mut bytes) => {
+                    while bytes.has_remaining() {
+                        let n = stalled(write_stall, w.write(&bytes)).await?;
+                        if n == 0 {
+                            return Err(WriteEnd::Failed(io::ErrorKind::WriteZero.into()));
+                        }
+                        bytes.advance(n);
+                        // The driver may be gone (closing): keep flushing.
+                        let _ = io.send(IoEvent::Written { conn, n }).await;
+                    }
+                    if rx.is_empty() {
+                        stalled(write_stall, w.flush()).await?;
+                    }
+                }
+                WriterCmd::Close => break,
+            }
+        }
+        // `close` shuts the TCP write side down (FIN), after TLS's
+        // `close_notify`.
+        stalled(write_stall, w.close()).await
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            tracing::debug!(%conn, "closed after flushing");
+            drop(alive);
+            // Keep draining the peer's bytes a while (unless it closes
+            // first), then let the socket go.
+            future::or(&mut reader, async {
+                Timer::after(CLOSE_LINGER).await;
+            })
+            .await;
+        }
+        Err(end) => {
+            let stalled = matches!(end, WriteEnd::Stalled);
+            match end {
+                WriteEnd::Stalled => {
+                    tracing::warn!(%conn, ?write_stall, "write stalled: closing connection");
+                }
+                WriteEnd::Failed(error) => tracing::debug!(%conn, %error, "write failed"),
+            }
+            drop(reader);
+            let _ = io.send(IoEvent::WriteFailed { conn, stalled }).await;
+            drop(alive);
+        }
+    }
+}
+
+/// Runs one write-side operation under the write-stall timeout.
+async fn stalled<T>(
+    limit: Duration,
+    op: impl Future<Output = io::Result<T>>,
+) -> Result<T, WriteEnd> {
+    future::or(async { op.await.map_err(WriteEnd::Failed) }, async {
+        Timer::after(limit).await;
+        Err(WriteEnd::Stalled)
+    })
+    .await
+}

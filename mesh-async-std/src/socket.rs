@@ -1,0 +1,230 @@
+//! [`MeshSocket`]: the user's handle, a cheap clone that turns each call
+//! into a command for the driver task.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mesh_proto::host::EVENT_QUEUE;
+use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
+use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
+
+use crate::builder::Builder;
+use crate::command::{Command, Outgoing, Reply, oneshot};
+use crate::events::Events;
+
+/// A node of a py2p mesh (py2p's `MeshSocket`), driven by the socket's own
+/// executor thread.
+///
+/// Clones share the node. The node closes gracefully when [`close`](Self::close)
+/// is called or the last clone is dropped. Its methods work from any executor
+/// (async-std, smol, `futures_lite::future::block_on`...).
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone, Debug)]
+pub struct MeshSocket {
+    cmds: async_channel::Sender<Command>,
+    id: PeerId,
+    local_addr: SocketAddr,
+    out_addr: PeerAddr,
+}
+
+impl MeshSocket {
+    pub(crate) fn new(
+        cmds: async_channel::Sender<Command>,
+        id: PeerId,
+        local_addr: SocketAddr,
+        out_addr: PeerAddr,
+    ) -> MeshSocket {
+        MeshSocket {
+            cmds,
+            id,
+            local_addr,
+            out_addr,
+        }
+    }
+
+    /// Listens on `host:port` and starts a node speaking `protocol` (py2p's
+    /// `MeshSocket(addr, port, prot, out_addr)`). Port 0 picks a free port
+    /// ([`local_addr`](Self::local_addr) tells which). Peers are told to dial
+    /// `out_addr`, by default the bound host and port (`0.0.0.0` advertised
+    /// as `127.0.0.1`). For more settings see [`builder`](Self::builder).
+    pub async fn bind(
+        host: &str,
+        port: u16,
+        protocol: Protocol,
+        out_addr: Option<(String, u16)>,
+    ) -> io::Result<MeshSocket> {
+        let mut builder = Builder::new(protocol);
+        if let Some((h, p)) = out_addr {
+            builder = builder.out_addr(h, p);
+        }
+        builder.bind(host, port).await
+    }
+
+    /// A [`Builder`] for `protocol`: core settings, write-stall timeout, seed.
+    pub fn builder(protocol: Protocol) -> Builder {
+        Builder::new(protocol)
+    }
+
+    /// Our node id.
+    pub fn id(&self) -> &PeerId {
+        &self.id
+    }
+
+    /// The address the listener is bound to (the real port when bound to 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address advertised to peers.
+    pub fn out_addr(&self) -> &PeerAddr {
+        &self.out_addr
+    }
+
+    /// Dials a peer; returns once the TCP connection is open, and with TLS
+    /// once its TLS handshake is done (an error if it fails). py2p's
+    /// handshake follows: watch [`events`](Self::events) for `PeerUp`. Peers
+    /// it tells us about are dialed too, up to the core's `max_outgoing`.
+    pub async fn connect(&self, host: &str, port: u16) -> io::Result<ConnId> {
+        let addr = PeerAddr::new(host, port);
+        self.ask(|reply| Command::Connect { addr, reply })
+            .await
+            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::NotConnected, "closed")))
+    }
+
+    /// Broadcasts `packets` to the whole mesh. Waits while a peer's output
+    /// queue is over half full (backpressure); returns the message id.
+    pub async fn send(&self, packets: Vec<Value>) -> Result<MsgId, SendError> {
+        self.send_with(packets, MainFlag::Broadcast).await
+    }
+
+    /// Sends `packets` to our direct peers only (not relayed).
+    pub async fn whisper(&self, packets: Vec<Value>) -> Result<MsgId, SendError> {
+        self.send_with(packets, MainFlag::Whisper).await
+    }
+
+    /// Sends with an explicit main flag (py2p's `send(..., flag=...)`):
+    /// broadcast floods, anything else reaches direct peers only.
+    pub async fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
+        let out = |reply| {
+            Command::Send(Outgoing::Send {
+                packets,
+                flag,
+                reply,
+            })
+        };
+        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Answers `msg`: a whisper straight to its sender when it is a direct
+    /// peer, otherwise routed as py2p does (a route request, then a dial).
+    pub async fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
+        let msg = Box::new(msg.clone());
+        let out = |reply| {
+            Command::Send(Outgoing::Reply {
+                msg,
+                packets,
+                reply,
+            })
+        };
+        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+    }
+
+    /// The oldest received message, or `None` at once if there is none.
+    pub async fn recv(&self) -> Option<Message> {
+        self.take(1, false).await.pop()
+    }
+
+    /// Up to `n` received messages, oldest first, without waiting.
+    pub async fn recv_many(&self, n: usize) -> Vec<Message> {
+        if n == 0 {
+            return Vec::new();
+        }
+        self.take(n, false).await
+    }
+
+    /// Waits for the next message; `None` once the socket is closed and its
+    /// queue is empty. Cancel-safe: a message taken by a cancelled call goes
+    /// back to the front of the queue.
+    pub async fn next(&self) -> Option<Message> {
+        self.take(1, true).await.pop()
+    }
+
+    /// Adds a handler after the built-in ones (py2p's `register_handler`);
+    /// it runs on the driver task, so it must not block.
+    pub fn register_handler(&self, handler: impl Handler + 'static) {
+        let _ = self.cmds.try_send(Command::Handler(Box::new(handler)));
+    }
+
+    /// Events from now on (peers up and down, messages, rejections...). The
+    /// stream ends when the socket closes.
+    pub fn events(&self) -> Events {
+        let (tx, rx) = async_channel::bounded(EVENT_QUEUE);
+        let _ = self.cmds.try_send(Command::Subscribe(tx));
+        Events::new(rx)
+    }
+
+    /// The routing table: ids of the peers we have a handshake with.
+    pub async fn routes(&self) -> Vec<PeerId> {
+        self.ask(Command::Routes).await.unwrap_or_default()
+    }
+
+    /// The core's running totals.
+    pub async fn counters(&self) -> Counters {
+        self.ask(Command::Counters).await.unwrap_or_default()
+    }
+
+    /// Closes every connection after flushing what was queued for it, and
+    /// stops listening; returns once every writer is done (a writer that
+    /// stalls gives up after the write-stall timeout). A second close is an
+    /// error (`SendError::Closed`), as in py2p.
+    pub async fn close(&self) -> Result<(), SendError> {
+        self.ask(Command::Close)
+            .await
+            .unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Sends a command and waits for its answer (`None`: the driver is gone).
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot();
+        self.cmds.try_send(make(tx)).ok()?;
+        rx.recv().await.ok()
+    }
+
+    /// A receive whose messages go back to the driver if it is cancelled.
+    async fn take(&self, max: usize, wait: bool) -> Vec<Message> {
+        let (reply, rx) = oneshot();
+        if self
+            .cmds
+            .try_send(Command::Recv { max, wait, reply })
+            .is_err()
+        {
+            return Vec::new();
+        }
+        let taking = Taking {
+            rx,
+            back: self.cmds.clone(),
+        };
+        taking.rx.recv().await.unwrap_or_default()
+    }
+}
+
+/// Gives messages back to the driver if the receive is dropped after they
+/// were sent to it but before it returned them.
+struct Taking {
+    rx: async_channel::Receiver<Vec<Message>>,
+    back: async_channel::Sender<Command>,
+}
+
+impl Drop for Taking {
+    fn drop(&mut self) {
+        // Closing first: from now on the driver's send fails and it keeps
+        // the messages itself; what was sent before is still here.
+        self.rx.close();
+        if let Ok(msgs) = self.rx.try_recv()
+            && !msgs.is_empty()
+        {
+            let _ = self.back.try_send(Command::Unrecv(msgs));
+        }
+    }
+}

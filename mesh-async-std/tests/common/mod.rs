@@ -1,0 +1,101 @@
+//! Helpers shared by the test binaries: every scenario under both executors,
+//! nodes on 127.0.0.1 port 0, bounded waits.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use async_io::Timer;
+use futures_lite::future;
+use mesh_async_std::{Builder, Config, Encryption, MeshSocket, PeerId, Protocol, Value};
+
+/// Runs each named `async fn() ` twice, as two tests: spawned on async-std's
+/// executor and spawned on smol's. A panic in the scenario fails the test.
+macro_rules! on_both {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn on_async_std() {
+                async_std::task::block_on(async_std::task::spawn(super::$scenario()));
+            }
+
+            #[test]
+            fn on_smol() {
+                smol::block_on(smol::spawn(super::$scenario()));
+            }
+        }
+    )*};
+}
+
+/// Every wait in these tests is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(15);
+
+pub fn proto(subnet: &str) -> Protocol {
+    Protocol::new(subnet, Encryption::Plaintext)
+}
+
+pub fn bin(b: &[u8]) -> Value {
+    Value::from(b)
+}
+
+/// Fails the test if `f` does not finish within [`LIMIT`].
+pub async fn within<F: Future>(f: F) -> F::Output {
+    future::or(f, async {
+        Timer::after(LIMIT).await;
+        panic!("timed out waiting");
+    })
+    .await
+}
+
+pub async fn sleep(d: Duration) {
+    Timer::after(d).await;
+}
+
+/// A node that never dials on its own (`max_outgoing = 0`), so the topology
+/// is exactly the links a test makes.
+pub fn quiet(subnet: &str) -> Builder {
+    MeshSocket::builder(proto(subnet)).config(|c: &mut Config| c.max_outgoing = 0)
+}
+
+pub async fn node() -> MeshSocket {
+    quiet("test").bind("127.0.0.1", 0).await.expect("bind")
+}
+
+/// Waits until `sock`'s routing table holds exactly `peers` (in any order).
+pub async fn wait_routes(sock: &MeshSocket, peers: &[&PeerId]) {
+    let mut want: Vec<PeerId> = peers.iter().map(|p| (*p).clone()).collect();
+    want.sort();
+    within(async {
+        loop {
+            let mut have = sock.routes().await;
+            have.sort();
+            if have == want {
+                return;
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+/// `from` dials `to`; returns once both have the other in their routes.
+pub async fn link(
+    from: &MeshSocket,
+    to: &MeshSocket,
+    from_peers: &[&PeerId],
+    to_peers: &[&PeerId],
+) {
+    within(from.connect("127.0.0.1", to.local_addr().port()))
+        .await
+        .expect("connect");
+    wait_routes(from, from_peers).await;
+    wait_routes(to, to_peers).await;
+}
+
+/// a - b - c, and nothing else.
+pub async fn line() -> (MeshSocket, MeshSocket, MeshSocket) {
+    let (a, b, c) = (node().await, node().await, node().await);
+    link(&a, &b, &[b.id()], &[a.id()]).await;
+    link(&c, &b, &[b.id()], &[a.id(), c.id()]).await;
+    wait_routes(&a, &[b.id()]).await;
+    (a, b, c)
+}

@@ -1,0 +1,250 @@
+//! [`MeshSocket`]: the user's handle, a cheap clone that turns each call
+//! into a command for the driver thread and blocks for the answer.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender, SyncSender};
+use std::time::{Duration, Instant};
+
+use mesh_proto::host::EVENT_QUEUE;
+use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
+use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
+
+use crate::builder::Builder;
+use crate::callbacks::{self, EventKind};
+use crate::command::{Command, Input, Outgoing};
+use crate::events::Events;
+
+/// A node of a py2p mesh (py2p's `MeshSocket`), driven by a thread of its own.
+///
+/// Every call blocks the calling thread until the driver answers, and is
+/// safe from any thread. Clones share the node. The node closes gracefully
+/// when [`close`](Self::close) is called or the last clone is dropped.
+///
+/// See the [crate docs](crate) for an example.
+#[derive(Clone, Debug)]
+pub struct MeshSocket {
+    inner: Arc<Inner>,
+}
+
+/// What the clones share; dropping it tells the driver to close.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    cmds: SyncSender<Input>,
+    id: PeerId,
+    local_addr: SocketAddr,
+    out_addr: PeerAddr,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.cmds.send(Input::HandlesDropped);
+    }
+}
+
+impl MeshSocket {
+    pub(crate) fn new(
+        cmds: SyncSender<Input>,
+        id: PeerId,
+        local_addr: SocketAddr,
+        out_addr: PeerAddr,
+    ) -> MeshSocket {
+        let inner = Inner {
+            cmds,
+            id,
+            local_addr,
+            out_addr,
+        };
+        MeshSocket::from_inner(Arc::new(inner))
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> MeshSocket {
+        MeshSocket { inner }
+    }
+
+    /// Listens on `host:port` and starts a node speaking `protocol` (py2p's
+    /// `MeshSocket(addr, port, prot, out_addr)`). Port 0 picks a free port
+    /// ([`local_addr`](Self::local_addr) tells which). Peers are told to dial
+    /// `out_addr`, by default the bound host and port (`0.0.0.0` advertised
+    /// as `127.0.0.1`). For more settings see [`builder`](Self::builder).
+    pub fn bind(
+        host: &str,
+        port: u16,
+        protocol: Protocol,
+        out_addr: Option<(String, u16)>,
+    ) -> io::Result<MeshSocket> {
+        let mut builder = Builder::new(protocol);
+        if let Some((h, p)) = out_addr {
+            builder = builder.out_addr(h, p);
+        }
+        builder.bind(host, port)
+    }
+
+    /// A [`Builder`] for `protocol`: core settings, write-stall timeout, seed.
+    pub fn builder(protocol: Protocol) -> Builder {
+        Builder::new(protocol)
+    }
+
+    /// Our node id.
+    pub fn id(&self) -> &PeerId {
+        &self.inner.id
+    }
+
+    /// The address the listener is bound to (the real port when bound to 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// The address advertised to peers.
+    pub fn out_addr(&self) -> &PeerAddr {
+        &self.inner.out_addr
+    }
+
+    /// Dials a peer; returns once the TCP connection is open (the handshake
+    /// follows: watch [`events`](Self::events) for `PeerUp`). Peers it tells
+    /// us about are dialed too, up to the core's `max_outgoing`.
+    pub fn connect(&self, host: &str, port: u16) -> io::Result<ConnId> {
+        let addr = PeerAddr::new(host, port);
+        self.ask(|reply| Command::Connect { addr, reply })
+            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::NotConnected, "closed")))
+    }
+
+    /// Broadcasts `packets` to the whole mesh. Blocks while a peer's output
+    /// queue is over half full (backpressure); returns the message id.
+    pub fn send(&self, packets: Vec<Value>) -> Result<MsgId, SendError> {
+        self.send_with(packets, MainFlag::Broadcast)
+    }
+
+    /// Sends `packets` to our direct peers only (not relayed). Blocks like
+    /// [`send`](Self::send).
+    pub fn whisper(&self, packets: Vec<Value>) -> Result<MsgId, SendError> {
+        self.send_with(packets, MainFlag::Whisper)
+    }
+
+    /// Sends with an explicit main flag (py2p's `send(..., flag=...)`):
+    /// broadcast floods, anything else reaches direct peers only.
+    pub fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
+        let out = |reply| {
+            Command::Send(Outgoing::Send {
+                packets,
+                flag,
+                reply,
+            })
+        };
+        self.ask(out).unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Answers `msg`: a whisper straight to its sender when it is a direct
+    /// peer, otherwise routed as py2p does (a route request, then a dial).
+    pub fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
+        let msg = Box::new(msg.clone());
+        let out = |reply| {
+            Command::Send(Outgoing::Reply {
+                msg,
+                packets,
+                reply,
+            })
+        };
+        self.ask(out).unwrap_or(Err(SendError::Closed))
+    }
+
+    /// The oldest received message, or `None` at once if there is none.
+    pub fn recv(&self) -> Option<Message> {
+        self.take(1, Some(Instant::now())).pop()
+    }
+
+    /// Up to `n` received messages, oldest first, without waiting.
+    pub fn recv_many(&self, n: usize) -> Vec<Message> {
+        if n == 0 {
+            return Vec::new();
+        }
+        self.take(n, Some(Instant::now()))
+    }
+
+    /// Waits up to `timeout` for the next message. `None` when none came in
+    /// time, or once the socket is closed and its queue is empty. A timeout
+    /// too large to represent waits without limit.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
+        self.take(1, Instant::now().checked_add(timeout)).pop()
+    }
+
+    /// Adds a handler after the built-in ones (py2p's `register_handler`).
+    /// It runs on the driver thread, so it must not block, and must not call
+    /// this socket (that would wait for the driver forever) nor own a clone
+    /// of it (the socket would never close on drop).
+    pub fn register_handler(&self, handler: impl Handler + 'static) {
+        let _ = self
+            .inner
+            .cmds
+            .send(Input::Cmd(Command::Handler(Box::new(handler))));
+    }
+
+    /// Events from now on (peers up and down, messages, rejections...). The
+    /// receiver ends when the socket closes.
+    pub fn events(&self) -> Events {
+        let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
+        let _ = self.inner.cmds.send(Input::Cmd(Command::Subscribe(tx)));
+        Events::new(rx)
+    }
+
+    /// Runs `callback` for every event of `kind` from now on, on a thread of
+    /// its own, until the socket closes (py2p's `sock.on('message', f)`).
+    /// It gets a handle on this socket and the event; unlike a handler it
+    /// may block and call the socket. Holds the socket weakly: it never
+    /// keeps it open.
+    pub fn on(
+        &self,
+        kind: EventKind,
+        callback: impl FnMut(&MeshSocket, &Event) + Send + 'static,
+    ) -> io::Result<()> {
+        callbacks::spawn(&self.inner, self.events(), kind, false, callback)
+    }
+
+    /// Like [`on`](Self::on), for the first event of `kind` only (py2p's
+    /// `sock.once(...)`).
+    pub fn once(
+        &self,
+        kind: EventKind,
+        callback: impl FnOnce(&MeshSocket, &Event) + Send + 'static,
+    ) -> io::Result<()> {
+        let mut callback = Some(callback);
+        let call = move |sock: &MeshSocket, event: &Event| {
+            if let Some(f) = callback.take() {
+                f(sock, event);
+            }
+        };
+        callbacks::spawn(&self.inner, self.events(), kind, true, call)
+    }
+
+    /// The routing table: ids of the peers we have a handshake with.
+    pub fn routes(&self) -> Vec<PeerId> {
+        self.ask(Command::Routes).unwrap_or_default()
+    }
+
+    /// The core's running totals.
+    pub fn counters(&self) -> Counters {
+        self.ask(Command::Counters).unwrap_or_default()
+    }
+
+    /// Closes every connection after flushing what was queued for it, and
+    /// stops listening; returns once every writer is done (a writer that
+    /// stalls gives up after the write-stall timeout). A second close is an
+    /// error (`SendError::Closed`), as in py2p.
+    pub fn close(&self) -> Result<(), SendError> {
+        self.ask(Command::Close).unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Sends a command and waits for its answer (`None`: the driver is gone).
+    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        self.inner.cmds.send(Input::Cmd(make(tx))).ok()?;
+        rx.recv().ok()
+    }
+
+    /// Up to `max` messages, waiting for one until `until` (`None`: no limit).
+    fn take(&self, max: usize, until: Option<Instant>) -> Vec<Message> {
+        self.ask(|reply| Command::Recv { max, until, reply })
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,97 @@
+//! What every runtime adapter does the same way when it hosts a
+//! [`Mesh`](crate::mesh::Mesh): the advertised-address rule, seed mixing and
+//! the adapters' shared defaults.
+//!
+//! Like the rest of the crate this does no I/O and reads no clock: callers
+//! pass the clock reading, the process id and their own counter.
+//!
+//! ```
+//! use std::time::Duration;
+//! use mesh_proto::host;
+//! use mesh_proto::mesh::PeerAddr;
+//!
+//! // Bound to every interface on port 0, the OS picked 40123.
+//! assert_eq!(host::default_out_addr("0.0.0.0", 40123), PeerAddr::new("127.0.0.1", 40123));
+//! // Two sockets bound in the same nanosecond still get different seeds.
+//! let t = Duration::from_secs(1_764_000_000);
+//! assert_ne!(host::mix_seed(t, 42, 0), host::mix_seed(t, 42, 1));
+//! ```
+
+use std::time::Duration;
+
+use crate::mesh::PeerAddr;
+
+/// How long a connection's writes may make no progress before it is closed
+/// (the others go on). The adapters' default write-stall timeout.
+pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
+
+/// After our side closed a connection gracefully, how long its reader keeps
+/// draining the peer's bytes (so the kernel sends FIN, not RST, and the peer
+/// keeps our last frames).
+pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+/// Bytes asked for per `read` call on a connection.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Events one subscriber may leave unread; past it the newest are dropped
+/// for that subscriber (the mesh never waits for a slow subscriber).
+pub const EVENT_QUEUE: usize = 1024;
+
+/// What to advertise for a bound host: the wildcards (`""`, `0.0.0.0`, `::`)
+/// become loopback, anything else is kept. Nothing probes for an external
+/// address: an application that needs one passes its own `out_addr`.
+pub fn advertised_host(host: &str) -> &str {
+    match host {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        other => other,
+    }
+}
+
+/// The address peers are told to dial when the application gave none: the
+/// bound host (see [`advertised_host`]) with the port actually bound (the
+/// real one when bound to port 0).
+pub fn default_out_addr(bound_host: &str, bound_port: u16) -> PeerAddr {
+    PeerAddr::new(advertised_host(bound_host), bound_port)
+}
+
+/// A seed for [`Mesh::new`](crate::mesh::Mesh::new) when the application
+/// gave none: the wall clock (`unix_now`), the process id and a per-process
+/// counter `n` (one value per socket), mixed by splitmix64's finaliser so
+/// nearby inputs give unrelated seeds. Not a secret: node ids are public.
+pub fn mix_seed(unix_now: Duration, pid: u32, n: u64) -> u64 {
+    let mut x = (unix_now.as_nanos() as u64)
+        ^ (u64::from(pid) << 32)
+        ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_are_advertised_as_loopback() {
+        assert_eq!(advertised_host("0.0.0.0"), "127.0.0.1");
+        assert_eq!(advertised_host(""), "127.0.0.1");
+        assert_eq!(advertised_host("::"), "::1");
+        assert_eq!(advertised_host("[::]"), "::1");
+        assert_eq!(advertised_host("10.1.2.3"), "10.1.2.3");
+        assert_eq!(
+            default_out_addr("example.org", 7),
+            PeerAddr::new("example.org", 7)
+        );
+    }
+
+    #[test]
+    fn seeds_differ_per_input() {
+        let t = Duration::from_nanos(1_764_000_000_123_456_789);
+        let base = mix_seed(t, 100, 0);
+        assert_eq!(base, mix_seed(t, 100, 0), "a pure function");
+        assert_ne!(base, mix_seed(t, 100, 1));
+        assert_ne!(base, mix_seed(t, 101, 0));
+        assert_ne!(base, mix_seed(t + Duration::from_nanos(1), 100, 0));
+    }
+}

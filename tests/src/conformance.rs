@@ -1,0 +1,322 @@
+//! The adapter conformance suite: each scenario is written once, against
+//! [`Adapter`] and [`Node`], a blocking-style surface that
+//! `tests/conformance.rs` implements for every runtime adapter (mesh-tokio,
+//! mesh-async-std under async-std and under smol, mesh-blocking). Nodes run
+//! on 127.0.0.1, port 0; every wait is bounded ([`LIMIT`] per wait,
+//! [`SCENARIO_LIMIT`] per scenario via [`bounded`]).
+//!
+//! The scenarios: py2p's mesh tests (propagation along a line, protocol
+//! rejection, the handler registry, reply) in plaintext and in TLS, graceful
+//! close, port 0, and a mesh mixing every adapter.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mesh_proto::mesh::{Config, Counters, Handled, Handler, HandlerCx, Message, PeerId, SendError};
+use mesh_proto::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};
+
+/// Every single wait (a message, a routing table) is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(15);
+
+/// A whole scenario run by [`bounded`] is bounded by this.
+pub const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
+
+/// A runtime adapter, with whatever runtime the test needs to drive it.
+pub trait Adapter {
+    /// Binds a node on 127.0.0.1, port 0, speaking `protocol`;
+    /// `configure` adjusts the core's config.
+    fn bind(&self, protocol: Protocol, configure: fn(&mut Config)) -> io::Result<Box<dyn Node>>;
+}
+
+/// One node, whatever its adapter: every call blocks until it is done.
+pub trait Node {
+    /// Our node id.
+    fn id(&self) -> PeerId;
+    /// The port the listener is bound to.
+    fn port(&self) -> u16;
+    /// Dials 127.0.0.1:`port`.
+    fn connect(&self, port: u16) -> io::Result<()>;
+    /// Broadcasts.
+    fn send(&self, packets: Vec<Value>) -> Result<MsgId, SendError>;
+    /// Replies to `msg`.
+    fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError>;
+    /// A queued message, without waiting.
+    fn recv(&self) -> Option<Message>;
+    /// The next message, waiting up to `limit`.
+    fn next(&self, limit: Duration) -> Option<Message>;
+    /// The routing table.
+    fn routes(&self) -> Vec<PeerId>;
+    /// The core's counters.
+    fn counters(&self) -> Counters;
+    /// Adds a handler after the built-in ones.
+    fn register_handler(&self, handler: Box<dyn Handler>);
+    /// Closes gracefully.
+    fn close(&self) -> Result<(), SendError>;
+}
+
+/// Runs `scenario` on a thread of its own and fails if it panics or takes
+/// longer than [`SCENARIO_LIMIT`] (a blocking call that hangs included).
+pub fn bounded(scenario: impl FnOnce() + Send + 'static) {
+    let (done, finished) = mpsc::channel();
+    let worker = thread::Builder::new()
+        .name("scenario".into())
+        .spawn(move || {
+            scenario();
+            let _ = done.send(());
+        })
+        .expect("spawn the scenario thread");
+    match finished.recv_timeout(SCENARIO_LIMIT) {
+        Ok(()) => {}
+        Err(mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the scenario ended without reporting"),
+        },
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("scenario still running after {SCENARIO_LIMIT:?}")
+        }
+    }
+}
+
+// ----- py2p's mesh tests -----------------------------------------------------
+
+/// py2p `test_mesh_propagation`: a broadcast crosses a line a - b - c, and
+/// each node gets it once, its origin never.
+pub fn propagation(adapter: &dyn Adapter, enc: Encryption) {
+    let [a, b, c] = line(adapter, enc);
+    a.send(vec![bin(b"hello")]).expect("send");
+
+    let at_c = c.next(LIMIT).expect("c gets it through b");
+    assert_eq!(at_c.packets[1], bin(b"hello"));
+    assert_eq!(at_c.sender, a.id());
+    assert_eq!(at_c.msg_type, u64::from(MainFlag::Broadcast.value()));
+    let at_b = b.next(LIMIT).expect("b gets it");
+    assert_eq!(at_b.id, at_c.id);
+    assert!(b.counters().relayed >= 1, "b relayed it");
+
+    thread::sleep(Duration::from_millis(200));
+    for (name, n) in [("a", &a), ("b", &b), ("c", &c)] {
+        assert!(n.recv().is_none(), "{name} got a second copy");
+    }
+}
+
+/// py2p `test_protocol_rejection`: nodes of different subnets refuse each
+/// other; both routing tables stay empty.
+pub fn protocol_rejection(adapter: &dyn Adapter, enc: Encryption) {
+    let a = adapter
+        .bind(Protocol::new("alpha", enc), quiet)
+        .expect("bind");
+    let b = adapter
+        .bind(Protocol::new("beta", enc), quiet)
+        .expect("bind");
+    a.connect(b.port()).expect("the transport connects");
+
+    let rejections =
+        || a.counters().rejected.protocol_mismatch + b.counters().rejected.protocol_mismatch;
+    wait_until("a protocol-mismatch rejection", || rejections() >= 1);
+    // Give a handshake time to (wrongly) land, then look.
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.routes(), Vec::<PeerId>::new(), "a's routing table");
+    assert_eq!(b.routes(), Vec::<PeerId>::new(), "b's routing table");
+}
+
+/// py2p `test_handler_registry`: a handler answers `b"test"` with a direct
+/// whisper `b"success"` and consumes it; other messages still reach the queue.
+pub fn handler_registry(adapter: &dyn Adapter, enc: Encryption) {
+    let [a, b] = pair(adapter, enc);
+    b.register_handler(Box::new(|msg: &Message, cx: &mut HandlerCx<'_>| {
+        if msg.packets.get(1) != Some(&bin(b"test")) {
+            return Handled::Pass;
+        }
+        cx.send_direct(MainFlag::Whisper, SubFlag::Whisper, vec![bin(b"success")])
+            .expect("answer on the message's connection");
+        Handled::Consumed
+    }));
+
+    a.send(vec![bin(b"test")]).expect("send");
+    let answer = a.next(LIMIT).expect("the handler answers");
+    assert_eq!(answer.packets[1], bin(b"success"));
+    assert_eq!(answer.sender, b.id());
+    assert_eq!(answer.msg_type, u64::from(MainFlag::Whisper.value()));
+    assert!(b.recv().is_none(), "the handler consumed b\"test\"");
+
+    a.send(vec![bin(b"other")]).expect("send");
+    let other = b.next(LIMIT).expect("other messages are still queued");
+    assert_eq!(other.packets[1], bin(b"other"));
+}
+
+/// py2p `test_reply`: a reply goes straight back to the sender as a whisper.
+pub fn reply(adapter: &dyn Adapter, enc: Encryption) {
+    let [a, b] = pair(adapter, enc);
+    a.send(vec![bin(b"ping")]).expect("send");
+    let ping = b.next(LIMIT).expect("ping");
+    b.reply(&ping, vec![bin(b"pong")]).expect("reply");
+
+    let pong = a.next(LIMIT).expect("pong");
+    assert_eq!(pong.packets[1], bin(b"pong"));
+    assert_eq!(pong.sub_flag(), Some(SubFlag::Whisper));
+    assert_eq!(pong.msg_type, u64::from(MainFlag::Whisper.value()));
+    assert_eq!(pong.sender, b.id());
+}
+
+// ----- lifecycle -------------------------------------------------------------
+
+/// A broadcast still queued when `close` is called is flushed first; a
+/// second close is an error.
+pub fn graceful_close(adapter: &dyn Adapter) {
+    // Uncompressed, so the 6 MiB stay big enough to be queued at close.
+    let plain = |c: &mut Config| {
+        c.max_outgoing = 0;
+        c.compression.clear();
+    };
+    let a = adapter.bind(proto("test", Encryption::Plaintext), plain);
+    let b = adapter.bind(proto("test", Encryption::Plaintext), plain);
+    let (a, b) = (a.expect("bind"), b.expect("bind"));
+    link(&*a, &*b);
+
+    let mut x: u32 = 0x1234_5678;
+    let big: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    a.send(vec![bin(&big)]).expect("send");
+    assert_eq!(a.close(), Ok(()), "first close");
+
+    let got = b.next(LIMIT).expect("the queued broadcast was flushed");
+    assert!(got.packets[1] == bin(&big), "the broadcast arrived intact");
+    assert_eq!(a.close(), Err(SendError::Closed), "second close");
+    wait_routes(&*b, &[]);
+}
+
+/// Bound to port 0, a node reports the real port, and it is reachable.
+pub fn port_zero(adapter: &dyn Adapter) {
+    let a = node(adapter, Encryption::Plaintext);
+    let port = a.port();
+    assert_ne!(port, 0, "the real port is reported");
+    TcpStream::connect(("127.0.0.1", port)).expect("something listens there");
+
+    let b = node(adapter, Encryption::Plaintext);
+    link(&*b, &*a);
+}
+
+// ----- a mixed mesh ----------------------------------------------------------
+
+/// One node per adapter, each dialing only the one before it, with the
+/// default `max_outgoing`: peer exchange makes it a full mesh. Then every
+/// node broadcasts once and every other node gets each broadcast once.
+pub fn mixed_mesh(adapters: &[&dyn Adapter]) {
+    let nodes: Vec<Box<dyn Node>> = adapters
+        .iter()
+        .map(|a| a.bind(proto("mixed", Encryption::Plaintext), |_| {}))
+        .collect::<io::Result<_>>()
+        .expect("bind");
+    for w in nodes.windows(2) {
+        w[1].connect(w[0].port()).expect("connect");
+    }
+    let ids: Vec<PeerId> = nodes.iter().map(|n| n.id()).collect();
+    for (i, n) in nodes.iter().enumerate() {
+        let others: Vec<&PeerId> = ids.iter().filter(|id| **id != ids[i]).collect();
+        wait_routes(&**n, &others);
+    }
+
+    let payload = |i: usize| format!("from node {i}").into_bytes();
+    for (i, n) in nodes.iter().enumerate() {
+        n.send(vec![bin(&payload(i))]).expect("send");
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        let want: BTreeSet<(PeerId, Vec<u8>)> = (0..nodes.len())
+            .filter(|&j| j != i)
+            .map(|j| (ids[j].clone(), payload(j)))
+            .collect();
+        let got: BTreeSet<(PeerId, Vec<u8>)> = (1..nodes.len())
+            .map(|_| {
+                n.next(LIMIT)
+                    .unwrap_or_else(|| panic!("node {i}: a broadcast is missing"))
+            })
+            .map(|m| {
+                (
+                    m.sender,
+                    m.packets[1].as_bin().map_or(vec![], |b| b.to_vec()),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "node {i} gets every other node's broadcast");
+    }
+    thread::sleep(Duration::from_millis(300));
+    for (i, n) in nodes.iter().enumerate() {
+        assert!(n.recv().is_none(), "node {i} got a broadcast twice");
+    }
+}
+
+// ----- helpers ---------------------------------------------------------------
+
+fn proto(subnet: &str, enc: Encryption) -> Protocol {
+    Protocol::new(subnet, enc)
+}
+
+fn bin(b: &[u8]) -> Value {
+    Value::from(b)
+}
+
+/// Keeps the topology to the links a test makes: no peer-exchange dials.
+fn quiet(cfg: &mut Config) {
+    cfg.max_outgoing = 0;
+}
+
+fn node(adapter: &dyn Adapter, enc: Encryption) -> Box<dyn Node> {
+    adapter.bind(proto("test", enc), quiet).expect("bind")
+}
+
+/// Polls `ok` until it holds; fails after [`LIMIT`].
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until `n`'s routing table is exactly `peers`.
+fn wait_routes(n: &dyn Node, peers: &[&PeerId]) {
+    let mut want: Vec<&PeerId> = peers.to_vec();
+    want.sort();
+    wait_until(&format!("the routes {want:?}"), || {
+        let mut have = n.routes();
+        have.sort();
+        have.iter().eq(want.iter().copied())
+    });
+}
+
+/// `from` dials `to`; returns once each is in the other's routing table.
+fn link(from: &dyn Node, to: &dyn Node) {
+    from.connect(to.port()).expect("connect");
+    let (f, t) = (from.id(), to.id());
+    wait_until("the handshake", || {
+        from.routes().contains(&t) && to.routes().contains(&f)
+    });
+}
+
+/// Two linked nodes.
+fn pair(adapter: &dyn Adapter, enc: Encryption) -> [Box<dyn Node>; 2] {
+    let (a, b) = (node(adapter, enc), node(adapter, enc));
+    link(&*a, &*b);
+    [a, b]
+}
+
+/// a - b - c, and nothing else.
+fn line(adapter: &dyn Adapter, enc: Encryption) -> [Box<dyn Node>; 3] {
+    let [a, b] = pair(adapter, enc);
+    let c = node(adapter, enc);
+    link(&*c, &*b);
+    wait_routes(&*a, &[&b.id()]);
+    wait_routes(&*b, &[&a.id(), &c.id()]);
+    wait_routes(&*c, &[&b.id()]);
+    [a, b, c]
+}
