@@ -24,3 +24,8 @@ fi
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo test -p mesh-proto --no-default-features --all-targets
+
+# Each adapter's example must run to its end.
+for crate in mesh-tokio mesh-async-std mesh-blocking; do
+    cargo run -q -p "$crate" --example chat_pair
+done

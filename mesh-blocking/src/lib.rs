@@ -48,9 +48,26 @@
 //! # Ok(()) }
 //! ```
 //!
-//! TLS (py2p's `"SSL"` encryption) is not supported yet: binding such a
-//! protocol fails. The connection threads take any `Read` and `Write`
-//! halves, so it slots in where streams are split (`net::halves`).
+//! # TLS
+//!
+//! A [`Protocol`] with [`Encryption::Ssl`] (py2p's `"SSL"`) puts TLS
+//! (rustls, ring provider) on every connection, through
+//! [`mesh_proto::tls`]: each node makes a fresh self-signed certificate when
+//! it binds, and accepts any certificate from the peers it dials. **This is
+//! encryption without authentication, exactly like py2p's SSL mode**: it
+//! stops passive eavesdroppers, not an active man in the middle.
+//!
+//! Every TLS handshake runs before the connection reaches the core (on the
+//! dial thread, or on a thread of its own for an accepted socket) and must
+//! finish within the core's `handshake_timeout`. One that fails or times out
+//! just closes the socket: an accepted one is never seen by the core, a
+//! dialed one is a failed dial ([`connect`](MeshSocket::connect) returns the
+//! error). So a plaintext node meeting a TLS one ends in a prompt close on
+//! both sides, and peers speaking different encryptions never link. Closing
+//! a TLS connection sends `close_notify` after the queued frames.
+//!
+//! TLS is the default `tls` feature; without it, binding an
+//! `Encryption::Ssl` protocol fails with `Unsupported`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -144,7 +144,10 @@ fn accept_loop(
                         continue;
                     }
                 };
-                if io.send(Input::Io(IoEvent::Accepted { stream, remote })).is_err() {
+                if io
+                    .send(Input::Io(IoEvent::Accepted { stream, remote }))
+                    .is_err()
+                {
                     break;
                 }
             }

@@ -196,7 +196,11 @@ impl Shared {
 
     /// Sends every record `tls` holds (taken out into `records`, a scratch
     /// buffer), releasing the TLS lock once the wire is ours.
-    fn send_records(&self, mut tls: MutexGuard<'_, Connection>, records: &mut Vec<u8>) -> io::Result<()> {
+    fn send_records(
+        &self,
+        mut tls: MutexGuard<'_, Connection>,
+        records: &mut Vec<u8>,
+    ) -> io::Result<()> {
         records.clear();
         while tls.wants_write() {
             tls.write_tls(records)?;
@@ -333,5 +337,114 @@ impl Write for TlsWriter {
     fn flush(&mut self) -> io::Result<()> {
         let tls = self.shared.tls()?;
         self.shared.send_records(tls, &mut self.records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use mesh_proto::tls::rustls::StreamOwned;
+
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    /// A connected pair of TLS streams over loopback: (client, server).
+    fn pair() -> (Stream, Stream) {
+        let tls = Tls::new().expect("tls");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = {
+            let tls = tls.clone();
+            thread::spawn(move || {
+                let (tcp, _) = listener.accept().expect("accept");
+                tls.accept(tcp, LIMIT, |_| Ok(())).expect("TLS accept")
+            })
+        };
+        let tcp = TcpStream::connect(addr).expect("connect");
+        let client = tls.connect(tcp, LIMIT, |_| Ok(())).expect("TLS connect");
+        (client, server.join().expect("join"))
+    }
+
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+            .collect()
+    }
+
+    #[test]
+    fn both_ways_at_once_with_full_socket_buffers_does_not_deadlock() {
+        // Each side writes far more than the socket buffers hold before
+        // reading anything back: a writer holding the TLS lock while blocked
+        // on the socket would stop its own reader, and so the peer's writer.
+        const LEN: usize = 16 << 20;
+        let (client, server) = pair();
+        let sides = [(client, 1u8), (server, 2u8)].map(|(s, seed)| {
+            let Halves {
+                mut reader,
+                mut writer,
+                socket,
+            } = s;
+            let w = thread::spawn(move || {
+                writer.write_all(&pattern(LEN, seed)).expect("write");
+                writer.flush().expect("flush");
+                socket.shutdown(How::Write).expect("shutdown");
+            });
+            let r = thread::spawn(move || {
+                let mut got = Vec::new();
+                reader.read_to_end(&mut got).expect("read");
+                got
+            });
+            (w, r, seed)
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for (w, r, seed) in sides {
+                w.join().expect("writer");
+                let got = r.join().expect("reader");
+                // Each reader gets the other side's bytes.
+                assert!(got == pattern(LEN, 3 - seed), "the bytes arrive intact");
+            }
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("no deadlock: both sides finish");
+    }
+
+    #[test]
+    fn shutting_the_write_side_sends_close_notify() {
+        // A plain rustls stream on the other side: it reports a TCP end
+        // without close_notify as an error (`UnexpectedEof`), a clean one as
+        // the end of the stream.
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let tls = Tls::new().expect("tls");
+        let (read, peer_done) = std::sync::mpsc::channel::<()>();
+        let dialer = {
+            let tls = tls.clone();
+            thread::spawn(move || {
+                let tcp = TcpStream::connect(addr).expect("connect");
+                let Halves {
+                    mut writer, socket, ..
+                } = tls.connect(tcp, LIMIT, |_| Ok(())).expect("TLS connect");
+                writer.write_all(b"last words").expect("write");
+                socket.shutdown(How::Write).expect("shutdown");
+                // Keep the socket until the peer has read it all.
+                let _ = peer_done.recv_timeout(LIMIT);
+            })
+        };
+        let (tcp, _) = listener.accept().expect("accept");
+        tcp.set_read_timeout(Some(LIMIT)).expect("timeout");
+        let conn = ServerConnection::new(Arc::clone(&tls.server)).expect("server");
+        let mut stream = StreamOwned::new(conn, tcp);
+        let mut got = Vec::new();
+        stream
+            .read_to_end(&mut got)
+            .expect("a clean TLS end (close_notify)");
+        assert_eq!(got, b"last words");
+        drop(read);
+        dialer.join().expect("join");
     }
 }

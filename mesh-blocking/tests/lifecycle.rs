@@ -142,3 +142,11 @@ fn dropping_the_last_handle_closes() {
         TcpStream::connect(addr).is_err().then_some(())
     });
 }
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn ssl_needs_the_tls_feature() {
+    let ssl = mesh_blocking::Protocol::new("test", mesh_blocking::Encryption::Ssl);
+    let err = MeshSocket::bind("127.0.0.1", 0, ssl, None).expect_err("no TLS without the feature");
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+}

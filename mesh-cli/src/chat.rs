@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use crate::node::Node;
 use mesh_proto::mesh::{Event, Message};
 use mesh_proto::wire::json::to_json;
 use mesh_proto::wire::{Encryption, Protocol, Value};
-use crate::node::Node;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::node::Node;
 use mesh_proto::mesh::{Config, Event, Message};
 use mesh_proto::wire::{Encryption, Protocol, Value};
-use crate::node::Node;
 
 /// Arguments of `mesh demo`.
 #[derive(Debug, clap::Args)]
@@ -69,9 +69,16 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {
         // Everyone joins through node0: let it take them all.
-        let sock = Node::bind(runtime, "127.0.0.1", 0, protocol.clone(), None, |c: &mut Config| {
-            c.max_inbound = 256;
-        })
+        let sock = Node::bind(
+            runtime,
+            "127.0.0.1",
+            0,
+            protocol.clone(),
+            None,
+            |c: &mut Config| {
+                c.max_inbound = 256;
+            },
+        )
         .await
         .map_err(|e| format!("bind: {e}"))?;
         nodes.push(sock);

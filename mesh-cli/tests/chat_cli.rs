@@ -157,7 +157,10 @@ fn demo_runs_on_every_runtime() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{runtime}: {text}");
-        assert!(text.contains("delivered to 3 of 3 nodes"), "{runtime}: {text}");
+        assert!(
+            text.contains("delivered to 3 of 3 nodes"),
+            "{runtime}: {text}"
+        );
     }
 }
 

@@ -59,7 +59,7 @@ impl BlockOn for Smol {
 struct Blocking;
 
 /// A mesh-blocking socket.
-struct Sync(mesh_blocking::MeshSocket);
+struct BlockingNode(mesh_blocking::MeshSocket);
 
 /// A socket of an async adapter and the executor that drives it.
 struct Async<S, E> {
@@ -101,7 +101,7 @@ fn bind_async_std<E: BlockOn + 'static>(
 impl Adapter for Blocking {
     fn bind(&self, protocol: Protocol, configure: fn(&mut Config)) -> io::Result<Box<dyn Node>> {
         let builder = mesh_blocking::MeshSocket::builder(protocol).config(configure);
-        Ok(Box::new(Sync(builder.bind("127.0.0.1", 0)?)))
+        Ok(Box::new(BlockingNode(builder.bind("127.0.0.1", 0)?)))
     }
 }
 
@@ -161,7 +161,7 @@ macro_rules! async_node {
 async_node!(mesh_tokio);
 async_node!(mesh_async_std);
 
-impl Node for Sync {
+impl Node for BlockingNode {
     fn id(&self) -> PeerId {
         self.0.id().clone()
     }
