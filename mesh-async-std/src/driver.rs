@@ -16,6 +16,7 @@ use async_io::Timer;
 use async_net::TcpListener;
 use bytes::Bytes;
 use futures_lite::StreamExt;
+use mesh_proto::host;
 use mesh_proto::mesh::{ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
 
 use crate::command::{Command, Reply};
@@ -150,10 +151,11 @@ impl Driver {
 
     async fn run(mut self) {
         let mut timer = Timer::never();
-        let mut io_first = false;
+        // Commands first (see `host::COMMAND_BURST`): a command issued before
+        // the traffic it caused must be in effect when that traffic arrives.
+        let mut burst = 0usize;
         while !self.done {
-            // Alternate which source goes first, so neither starves the other.
-            io_first = !io_first;
+            let io_first = burst >= host::COMMAND_BURST;
             let input = poll_fn(|cx| {
                 if io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_next(cx) {
                     return Poll::Ready(Input::Io(e));
@@ -170,6 +172,11 @@ impl Driver {
                 Poll::Pending
             })
             .await;
+            burst = if matches!(input, Input::Cmd(_)) {
+                burst + 1
+            } else {
+                0
+            };
             let now = Instant::now();
             match input {
                 Input::Cmd(Some(cmd)) => self.command(cmd, now),

@@ -33,6 +33,13 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// Bytes asked for per `read` call on a connection.
 pub const READ_CHUNK: usize = 64 * 1024;
 
+/// An adapter's driver takes commands before pending I/O: a command a caller
+/// issued before it caused network traffic (register a handler, then ask a
+/// peer to send) must be in effect when that traffic arrives, as py2p's
+/// synchronous calls are. After this many commands in a row, I/O gets one
+/// turn, so a busy caller cannot starve the network.
+pub const COMMAND_BURST: usize = 64;
+
 /// Events one subscriber may leave unread; past it the newest are dropped
 /// for that subscriber (the mesh never waits for a slow subscriber).
 pub const EVENT_QUEUE: usize = 1024;

@@ -11,6 +11,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use mesh_proto::host;
 use mesh_proto::mesh::{ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::error::TrySendError;
@@ -142,10 +143,11 @@ impl Driver {
     async fn run(mut self) {
         let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
         let mut armed = false;
-        let mut io_first = false;
+        // Commands first (see `host::COMMAND_BURST`): a command issued before
+        // the traffic it caused must be in effect when that traffic arrives.
+        let mut burst = 0usize;
         while !self.done {
-            // Alternate which source goes first, so neither starves the other.
-            io_first = !io_first;
+            let io_first = burst >= host::COMMAND_BURST;
             let input = poll_fn(|cx| {
                 if io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_recv(cx) {
                     return Poll::Ready(Input::Io(e));
@@ -162,6 +164,11 @@ impl Driver {
                 Poll::Pending
             })
             .await;
+            burst = if matches!(input, Input::Cmd(_)) {
+                burst + 1
+            } else {
+                0
+            };
             let now = Instant::now();
             match input {
                 Input::Cmd(Some(cmd)) => self.command(cmd, now),

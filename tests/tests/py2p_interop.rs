@@ -1,7 +1,9 @@
 //! Interop with the REAL py2p 0.7.878: Rust nodes and py2p nodes (each a
 //! Python subprocess, see `mesh_tests::py2p`) in one mesh on 127.0.0.1.
 //!
-//! Every scenario runs against each runtime adapter (see `rust_nodes`).
+//! Every scenario runs against each runtime adapter (`on_tokio::*` with
+//! mesh-tokio, `on_blocking::*` with mesh-blocking; see `rust_nodes`),
+//! plaintext and, for broadcast and reply, over TLS (py2p's "SSL").
 //! Under CI (`CI=true`) a missing py2p venv fails every test here; elsewhere
 //! each test says loudly on stderr that it was skipped. `scripts/test.sh`
 //! creates the venv (`scripts/py2p-venv.sh`), so they normally run.
@@ -980,7 +982,9 @@ fn ssl_exchange(a: &dyn Adapter, rust_dials: bool) {
     wait_rust_routes(&*r, "r", &[p.id()]);
     wait_py2p_routes(&p, "p", &[&r.id_text()]);
 
-    let packets = vec![s("over tls"), b(&[0u8, 1, 2, 255]), int(i64::MIN.into())];
+    // 20 kB: more than one TLS record, read by py2p 1 kB at a time.
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i % 249) as u8).collect();
+    let packets = vec![s("over tls"), b(&big), int(i64::MIN.into())];
     r.send(packets.clone());
     let got = py2p_next(&p, "p", "r's broadcast over TLS");
     check_py2p_msg(
@@ -1078,7 +1082,6 @@ interop_tests!(
     ssl_py2p_dials_rust,
 );
 
-// mesh-blocking has no TLS yet: every scenario but the SSL ones.
 interop_tests!(
     on_blocking, super::rust_nodes::Blocking;
     broadcast_values_rust_to_py2p,
@@ -1097,4 +1100,6 @@ interop_tests!(
     compression_py2p_to_rust,
     compression_rust_to_py2p,
     mixed_mesh_of_four,
+    ssl_rust_dials_py2p,
+    ssl_py2p_dials_rust,
 );

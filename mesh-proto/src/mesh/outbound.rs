@@ -206,14 +206,29 @@ impl Mesh {
         conn: Option<ConnId>,
         recipient: Option<&super::PeerId>,
     ) -> Vec<Value> {
-        let mut routed: Vec<(&super::PeerId, &PeerAddr)> = self
-            .routes
-            .iter()
-            .filter(|(_, c)| Some(**c) != conn)
-            .filter_map(|(peer, c)| Some((peer, self.conns.get(c)?.peer_addr.as_ref()?)))
-            .collect();
+        // Reservoir-sample the routing table: one pass, never more than the
+        // cap in hand (a hub's table is long and it answers every handshake).
+        let cap = self.cfg.max_peers_per_list;
+        let mut routed: Vec<(&super::PeerId, &PeerAddr)> =
+            Vec::with_capacity(cap.min(self.routes.len()) + EXTRA_REMEMBERED);
+        let mut offered = 0u64;
+        for (peer, c) in &self.routes {
+            let Some(addr) = self.conns.get(c).and_then(|c| c.peer_addr.as_ref()) else {
+                continue;
+            };
+            if Some(*c) == conn {
+                continue;
+            }
+            offered += 1;
+            if routed.len() < cap {
+                routed.push((peer, addr));
+            } else if let Ok(j) = usize::try_from(self.rng.below(offered))
+                && j < cap
+            {
+                routed[j] = (peer, addr);
+            }
+        }
         self.rng.shuffle(&mut routed);
-        routed.truncate(self.cfg.max_peers_per_list);
         // A random sample of remembered peers: start at a random point of the
         // (hash-derived, so evenly spread) ids and walk on, O(log n + k).
         let room = self.cfg.max_peers_per_list.saturating_sub(routed.len());
