@@ -1,7 +1,7 @@
 //! The adapter conformance suite: each scenario is written once, against
-//! [`Adapter`] and [`Node`], a blocking-style surface that
-//! `tests/conformance.rs` implements for every runtime adapter (mesh-tokio,
-//! mesh-async-std under async-std and under smol, mesh-blocking). Nodes run
+//! [`Adapter`] and [`Node`] ([`crate::nodes`]), a blocking-style surface
+//! over every runtime adapter (mesh-tokio, mesh-async-std under async-std
+//! and under smol, mesh-blocking); `tests/conformance.rs` runs them. Nodes run
 //! on 127.0.0.1, port 0; every wait is bounded ([`LIMIT`] per wait,
 //! [`SCENARIO_LIMIT`] per scenario via [`bounded`]).
 //!
@@ -10,53 +10,21 @@
 //! close, port 0, and a mesh mixing every adapter.
 
 use std::collections::BTreeSet;
-use std::io;
 use std::net::TcpStream;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mesh_proto::mesh::{Config, Counters, Handled, Handler, HandlerCx, Message, PeerId, SendError};
-use mesh_proto::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};
+use mesh_proto::mesh::{Config, Handled, HandlerCx, Message, PeerId, SendError};
+use mesh_proto::wire::{Encryption, MainFlag, Protocol, SubFlag, Value};
+
+use crate::nodes::{Adapter, Node};
 
 /// Every single wait (a message, a routing table) is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(15);
 
 /// A whole scenario run by [`bounded`] is bounded by this.
 pub const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
-
-/// A runtime adapter, with whatever runtime the test needs to drive it.
-pub trait Adapter {
-    /// Binds a node on 127.0.0.1, port 0, speaking `protocol`;
-    /// `configure` adjusts the core's config.
-    fn bind(&self, protocol: Protocol, configure: fn(&mut Config)) -> io::Result<Box<dyn Node>>;
-}
-
-/// One node, whatever its adapter: every call blocks until it is done.
-pub trait Node {
-    /// Our node id.
-    fn id(&self) -> PeerId;
-    /// The port the listener is bound to.
-    fn port(&self) -> u16;
-    /// Dials 127.0.0.1:`port`.
-    fn connect(&self, port: u16) -> io::Result<()>;
-    /// Broadcasts.
-    fn send(&self, packets: Vec<Value>) -> Result<MsgId, SendError>;
-    /// Replies to `msg`.
-    fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError>;
-    /// A queued message, without waiting.
-    fn recv(&self) -> Option<Message>;
-    /// The next message, waiting up to `limit`.
-    fn next(&self, limit: Duration) -> Option<Message>;
-    /// The routing table.
-    fn routes(&self) -> Vec<PeerId>;
-    /// The core's counters.
-    fn counters(&self) -> Counters;
-    /// Adds a handler after the built-in ones.
-    fn register_handler(&self, handler: Box<dyn Handler>);
-    /// Closes gracefully.
-    fn close(&self) -> Result<(), SendError>;
-}
 
 /// Runs `scenario` on a thread of its own and fails if it panics or takes
 /// longer than [`SCENARIO_LIMIT`] (a blocking call that hangs included).
@@ -107,10 +75,10 @@ pub fn propagation(adapter: &dyn Adapter, enc: Encryption) {
 /// other; both routing tables stay empty.
 pub fn protocol_rejection(adapter: &dyn Adapter, enc: Encryption) {
     let a = adapter
-        .bind(Protocol::new("alpha", enc), quiet)
+        .bind(Protocol::new("alpha", enc), Box::new(quiet))
         .expect("bind");
     let b = adapter
-        .bind(Protocol::new("beta", enc), quiet)
+        .bind(Protocol::new("beta", enc), Box::new(quiet))
         .expect("bind");
     a.connect(b.port()).expect("the transport connects");
 
@@ -172,8 +140,8 @@ pub fn graceful_close(adapter: &dyn Adapter) {
         c.max_outgoing = 0;
         c.compression.clear();
     };
-    let a = adapter.bind(proto("test", Encryption::Plaintext), plain);
-    let b = adapter.bind(proto("test", Encryption::Plaintext), plain);
+    let a = adapter.bind(proto("test", Encryption::Plaintext), Box::new(plain));
+    let b = adapter.bind(proto("test", Encryption::Plaintext), Box::new(plain));
     let (a, b) = (a.expect("bind"), b.expect("bind"));
     link(&*a, &*b);
 
@@ -214,8 +182,8 @@ pub fn port_zero(adapter: &dyn Adapter) {
 pub fn mixed_mesh(adapters: &[&dyn Adapter]) {
     let nodes: Vec<Box<dyn Node>> = adapters
         .iter()
-        .map(|a| a.bind(proto("mixed", Encryption::Plaintext), |_| {}))
-        .collect::<io::Result<_>>()
+        .map(|a| a.bind(proto("mixed", Encryption::Plaintext), Box::new(|_| {})))
+        .collect::<std::io::Result<_>>()
         .expect("bind");
     for w in nodes.windows(2) {
         w[1].connect(w[0].port()).expect("connect");
@@ -271,7 +239,9 @@ fn quiet(cfg: &mut Config) {
 }
 
 fn node(adapter: &dyn Adapter, enc: Encryption) -> Box<dyn Node> {
-    adapter.bind(proto("test", enc), quiet).expect("bind")
+    adapter
+        .bind(proto("test", enc), Box::new(quiet))
+        .expect("bind")
 }
 
 /// Polls `ok` until it holds; fails after [`LIMIT`].

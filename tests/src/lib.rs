@@ -1,11 +1,13 @@
 //! Shared helpers for the cross-crate suites: the py2p vectors, loaded from
 //! the copy in `tests/data/` (the project must not need `../shared` to test),
-//! simulation helpers, and [`py2p`], a harness that runs the real py2p in a
-//! subprocess for the interop suite.
+//! simulation helpers, [`nodes`], a Rust node on every runtime adapter, and
+//! [`py2p`], a harness that runs the real py2p in a subprocess for the
+//! interop suite.
 
 use serde_json::Value as Json;
 
 pub mod conformance;
+pub mod nodes;
 pub mod py2p;
 
 /// The path of a file in `tests/data/`.

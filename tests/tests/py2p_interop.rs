@@ -2,7 +2,9 @@
 //! Python subprocess, see `mesh_tests::py2p`) in one mesh on 127.0.0.1.
 //!
 //! Every scenario runs against each runtime adapter (`on_tokio::*` with
-//! mesh-tokio, `on_blocking::*` with mesh-blocking; see `rust_nodes`),
+//! mesh-tokio, `on_async_std::*` and `on_smol::*` with mesh-async-std under
+//! each executor, `on_blocking::*` with mesh-blocking; see
+//! `mesh_tests::nodes`),
 //! plaintext and, for broadcast and reply, over TLS (py2p's "SSL").
 //! Under CI (`CI=true`) a missing py2p venv fails every test here; elsewhere
 //! each test says loudly on stderr that it was skipped. `scripts/test.sh`
@@ -20,16 +22,14 @@
 //!   peer list names, so no line of three survives otherwise. The 4-node
 //!   mesh runs with py2p's defaults.
 
-mod rust_nodes;
-
 use std::thread::sleep;
 use std::time::Duration;
 
 use mesh_proto::mesh::{Config, Handled, HandlerCx, Message};
 use mesh_proto::wire::json::to_json;
 use mesh_proto::wire::{Compression, Encryption, MainFlag, Protocol, SubFlag, Value};
+use mesh_tests::nodes::{Adapter, Configure, Node};
 use mesh_tests::py2p::{Options, PACE, Py2p, Py2pMessage, Watchdog, wait_until};
-use rust_nodes::{Adapter, RustNode};
 use serde_json::Value as Json;
 
 /// The hard limit of one test (every wait inside is bounded well below).
@@ -48,10 +48,17 @@ fn protocol(subnet: &str) -> Protocol {
     Protocol::new(subnet, Encryption::Plaintext)
 }
 
+/// A Rust node on 127.0.0.1, port 0 (binding it must work).
+fn rust_node(a: &dyn Adapter, protocol: Protocol, configure: Configure) -> Box<dyn Node> {
+    a.bind(protocol, configure)
+        .expect("bind a Rust node on 127.0.0.1:0")
+}
+
 /// A Rust node on subnet "mesh" that never dials on its own: the topology
 /// is exactly the links a test makes.
-fn quiet_rust(a: &dyn Adapter) -> Box<dyn RustNode> {
-    a.bind(
+fn quiet_rust(a: &dyn Adapter) -> Box<dyn Node> {
+    rust_node(
+        a,
         protocol("mesh"),
         Box::new(|c: &mut Config| c.max_outgoing = 0),
     )
@@ -74,7 +81,7 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 }
 
 /// Waits until the Rust node's routing table is exactly `ids`.
-fn wait_rust_routes(node: &dyn RustNode, name: &str, ids: &[&str]) {
+fn wait_rust_routes(node: &dyn Node, name: &str, ids: &[&str]) {
     let want = sorted(ids.iter().map(|s| (*s).to_owned()).collect());
     let mut have = Vec::new();
     let what = format!("{name}'s routes to be {want:?}");
@@ -166,7 +173,7 @@ fn py2p_next(node: &Py2p, name: &str, what: &str) -> Py2pMessage {
         .unwrap_or_else(|| panic!("py2p {name} did not get {what} within {WAIT:?}"))
 }
 
-fn rust_next(node: &dyn RustNode, name: &str, what: &str) -> Message {
+fn rust_next(node: &dyn Node, name: &str, what: &str) -> Message {
     node.next(WAIT)
         .unwrap_or_else(|| panic!("Rust {name} did not get {what} within {WAIT:?}"))
 }
@@ -181,7 +188,7 @@ fn py2p_quiet(node: &Py2p, name: &str) {
 }
 
 /// Nothing more arrives at a Rust node for [`SETTLE`].
-fn rust_quiet(node: &dyn RustNode, name: &str) {
+fn rust_quiet(node: &dyn Node, name: &str) {
     if let Some(extra) = node.next(SETTLE) {
         panic!("Rust {name} got more than expected: {extra:?}");
     }
@@ -197,8 +204,8 @@ fn assert_nominal(node: &Py2p, name: &str) {
 }
 
 /// The Rust node dials the py2p node; returns once each has the other.
-fn link_rust_to_py2p(r: &dyn RustNode, rname: &str, p: &Py2p, pname: &str) {
-    r.connect(p.port());
+fn link_rust_to_py2p(r: &dyn Node, rname: &str, p: &Py2p, pname: &str) {
+    r.connect(p.port()).expect("r: connect");
     wait_until(LINK, &format!("{rname} <-> {pname}"), || {
         r.route_ids().contains(&p.id().to_owned()) && p.route_ids().contains(&r.id_text())
     });
@@ -294,7 +301,7 @@ fn broadcast_values_rust_to_py2p(a: &dyn Adapter) {
     let r = quiet_rust(a);
     link_rust_to_py2p(&*r, "r", &p, "p");
     for packets in sample_messages() {
-        let id = r.send(packets.clone());
+        let id = r.send(packets.clone()).expect("r: send");
         let got = py2p_next(&p, "p", "a broadcast");
         check_py2p_msg(
             &got,
@@ -336,8 +343,8 @@ fn broadcast_values_py2p_to_rust(a: &dyn Adapter) {
 fn relay_py2p_rust_py2p(a: &dyn Adapter) {
     let (p1, p2) = (quiet_py2p("p1"), quiet_py2p("p2"));
     let r = quiet_rust(a);
-    r.connect(p1.port());
-    r.connect(p2.port());
+    r.connect(p1.port()).expect("r: connect");
+    r.connect(p2.port()).expect("r: connect");
     wait_rust_routes(&*r, "r", &[p1.id(), p2.id()]);
     wait_py2p_routes(&p1, "p1", &[&r.id_text()]);
     wait_py2p_routes(&p2, "p2", &[&r.id_text()]);
@@ -404,7 +411,7 @@ fn relay_rust_py2p_rust(a: &dyn Adapter) {
     link_rust_to_py2p(&*r2, "r2", &p, "p");
     wait_py2p_routes(&p, "p", &[&r1.id_text(), &r2.id_text()]);
 
-    let id = r1.send(vec![s("from r1")]);
+    let id = r1.send(vec![s("from r1")]).expect("r1: send");
     let far = rust_next(&*r2, "r2", "r1's broadcast");
     check_rust_msg(
         &far,
@@ -424,7 +431,7 @@ fn relay_rust_py2p_rust(a: &dyn Adapter) {
     );
     sleep(PACE);
 
-    r2.send(vec![s("from r2")]);
+    r2.send(vec![s("from r2")]).expect("r2: send");
     let far = rust_next(&*r1, "r1", "r2's broadcast");
     check_rust_msg(
         &far,
@@ -454,8 +461,8 @@ fn relay_rust_py2p_rust(a: &dyn Adapter) {
 fn whisper_py2p_not_relayed_by_rust(a: &dyn Adapter) {
     let (p1, p2) = (quiet_py2p("p1"), quiet_py2p("p2"));
     let r = quiet_rust(a);
-    r.connect(p1.port());
-    r.connect(p2.port());
+    r.connect(p1.port()).expect("r: connect");
+    r.connect(p2.port()).expect("r: connect");
     wait_rust_routes(&*r, "r", &[p1.id(), p2.id()]);
     wait_py2p_routes(&p2, "p2", &[&r.id_text()]);
 
@@ -499,9 +506,9 @@ fn whisper_rust_not_relayed_by_py2p(a: &dyn Adapter) {
     link_rust_to_py2p(&*r1, "r1", &p, "p");
     link_rust_to_py2p(&*r2, "r2", &p, "p");
 
-    r1.whisper(vec![s("secret")]);
+    r1.whisper(vec![s("secret")]).expect("r1: whisper");
     sleep(PACE);
-    r1.send(vec![s("marker")]);
+    r1.send(vec![s("marker")]).expect("r1: send");
 
     let w = py2p_next(&p, "p", "the whisper");
     check_py2p_msg(
@@ -539,7 +546,7 @@ fn reply_direct_both_ways(a: &dyn Adapter) {
     let r = quiet_rust(a);
     link_rust_to_py2p(&*r, "r", &p, "p");
 
-    r.send(vec![s("ping from r")]);
+    r.send(vec![s("ping from r")]).expect("r: send");
     let ping = py2p_next(&p, "p", "r's ping");
     p.reply(&ping, &[s("pong from p"), int(7)]);
     let pong = rust_next(&*r, "r", "p's reply");
@@ -554,7 +561,8 @@ fn reply_direct_both_ways(a: &dyn Adapter) {
 
     p.send(&[b(b"ping from p")]);
     let ping = rust_next(&*r, "r", "p's ping");
-    r.reply(&ping, vec![b(b"pong from r"), Value::Nil]);
+    r.reply(&ping, vec![b(b"pong from r"), Value::Nil])
+        .expect("r: reply");
     let pong = py2p_next(&p, "p", "r's reply");
     check_py2p_msg(
         &pong,
@@ -578,7 +586,7 @@ fn reply_through_request_to_py2p(a: &dyn Adapter) {
     let r = quiet_rust(a);
     sender.connect(middle.port());
     wait_py2p_routes(&middle, "m", &[sender.id()]);
-    r.connect(middle.port());
+    r.connect(middle.port()).expect("r: connect");
     wait_py2p_routes(&middle, "m", &[sender.id(), &r.id_text()]);
     wait_rust_routes(&*r, "r", &[middle.id()]);
     wait_py2p_routes(&sender, "s", &[middle.id()]);
@@ -595,7 +603,7 @@ fn reply_through_request_to_py2p(a: &dyn Adapter) {
     py2p_next(&middle, "m", "s's question");
     sleep(PACE);
 
-    r.reply(&q, vec![s("answer")]);
+    r.reply(&q, vec![s("answer")]).expect("r: reply");
     let answer = py2p_next(&sender, "s", "r's routed reply");
     check_py2p_msg(
         &answer,
@@ -623,7 +631,7 @@ fn handler_registry(a: &dyn Adapter, handler: &str) {
     let r = quiet_rust(a);
     link_rust_to_py2p(&*r, "r", &p, "p");
 
-    r.send(vec![b(b"test")]);
+    r.send(vec![b(b"test")]).expect("r: send");
     let answer = rust_next(&*r, "r", "the handler's answer");
     check_rust_msg(
         &answer,
@@ -634,7 +642,7 @@ fn handler_registry(a: &dyn Adapter, handler: &str) {
     );
     sleep(PACE);
 
-    r.send(vec![s("not test")]);
+    r.send(vec![s("not test")]).expect("r: send");
     // py2p queues in order: had b"test" been queued, it would come first.
     let queued = py2p_next(&p, "p", "\"not test\"");
     check_py2p_msg(
@@ -660,7 +668,7 @@ fn handler_registry_register_2(a: &dyn Adapter) {
 /// Waits for the Rust node to count a protocol mismatch, then (as py2p's
 /// own rejection test does) one more second, and checks that neither side
 /// kept the other.
-fn check_rejected(r: &dyn RustNode, p: &Py2p) {
+fn check_rejected(r: &dyn Node, p: &Py2p) {
     wait_until(LINK, "the Rust node to reject the other subnet", || {
         r.counters().rejected.protocol_mismatch >= 1
     });
@@ -683,8 +691,8 @@ fn subnet_rejection_rust_dials(a: &dyn Adapter) {
             ..Options::default()
         },
     );
-    let r = a.bind(protocol("test"), Box::new(|_: &mut Config| {}));
-    r.connect(p.port());
+    let r = rust_node(a, protocol("test"), Box::new(|_: &mut Config| {}));
+    r.connect(p.port()).expect("r: connect");
     check_rejected(&*r, &p);
     assert_nominal(&p, "p");
 }
@@ -698,7 +706,7 @@ fn subnet_rejection_py2p_dials(a: &dyn Adapter) {
             ..Options::default()
         },
     );
-    let r = a.bind(protocol("test"), Box::new(|_: &mut Config| {}));
+    let r = rust_node(a, protocol("test"), Box::new(|_: &mut Config| {}));
     p.connect(r.port());
     check_rejected(&*r, &p);
     assert_nominal(&p, "p");
@@ -714,11 +722,12 @@ const PY2P_METHODS: [Compression; 4] = [
 ];
 
 /// One py2p node and one Rust node per method, each linked to py2p only.
-fn compression_star(a: &dyn Adapter, p: &Py2p) -> Vec<(Compression, Box<dyn RustNode>)> {
-    let nodes: Vec<(Compression, Box<dyn RustNode>)> = PY2P_METHODS
+fn compression_star(a: &dyn Adapter, p: &Py2p) -> Vec<(Compression, Box<dyn Node>)> {
+    let nodes: Vec<(Compression, Box<dyn Node>)> = PY2P_METHODS
         .iter()
         .map(|&m| {
-            let node = a.bind(
+            let node = rust_node(
+                a,
                 protocol("mesh"),
                 Box::new(move |c: &mut Config| {
                     c.max_outgoing = 0;
@@ -794,7 +803,7 @@ fn compression_rust_to_py2p(a: &dyn Adapter) {
     for (m, r) in &nodes {
         let before = p.status();
         let packets = compressible(m.name());
-        r.send(packets.clone());
+        r.send(packets.clone()).expect("r: send");
         let got = py2p_next(&p, "p", &format!("the {} broadcast", m.name()));
         check_py2p_msg(
             &got,
@@ -822,11 +831,11 @@ fn compression_rust_to_py2p(a: &dyn Adapter) {
 fn mixed_mesh_of_four(a: &dyn Adapter) {
     let p1 = Py2p::start("p1", &Options::default());
     let p2 = Py2p::start("p2", &Options::default());
-    let default_config = || -> rust_nodes::Configure { Box::new(|_: &mut Config| {}) };
-    let r1 = a.bind(protocol("mesh"), default_config());
-    let r2 = a.bind(protocol("mesh"), default_config());
+    let default_config = || -> Configure { Box::new(|_: &mut Config| {}) };
+    let r1 = rust_node(a, protocol("mesh"), default_config());
+    let r2 = rust_node(a, protocol("mesh"), default_config());
 
-    r1.connect(p1.port());
+    r1.connect(p1.port()).expect("r1: connect");
     wait_until(LINK, "p1 and r1 linked", || p1.route_ids().len() == 1);
     p2.connect(r1.port());
     wait_until(
@@ -834,7 +843,7 @@ fn mixed_mesh_of_four(a: &dyn Adapter) {
         "p2 linked to 2 (r1, then p1 from r1's peer list)",
         || p2.route_ids().len() == 2,
     );
-    r2.connect(p2.port());
+    r2.connect(p2.port()).expect("r2: connect");
 
     let ids = [
         p1.id().to_owned(),
@@ -853,11 +862,11 @@ fn mixed_mesh_of_four(a: &dyn Adapter) {
 
     p1.send(&[s("from p1")]);
     sleep(PACE);
-    r1.send(vec![s("from r1")]);
+    r1.send(vec![s("from r1")]).expect("r1: send");
     sleep(PACE);
     p2.send(&[s("from p2")]);
     sleep(PACE);
-    r2.send(vec![s("from r2")]);
+    r2.send(vec![s("from r2")]).expect("r2: send");
 
     let mut want_all = [
         (p1.id().to_owned(), "from p1"),
@@ -970,12 +979,13 @@ fn ssl_exchange(a: &dyn Adapter, rust_dials: bool) {
             ..Options::default()
         },
     );
-    let r = a.bind(
+    let r = rust_node(
+        a,
         Protocol::new("mesh", Encryption::Ssl),
         Box::new(|c: &mut Config| c.max_outgoing = 0),
     );
     if rust_dials {
-        r.connect(p.port());
+        r.connect(p.port()).expect("r: connect");
     } else {
         p.connect(r.port());
     }
@@ -985,7 +995,7 @@ fn ssl_exchange(a: &dyn Adapter, rust_dials: bool) {
     // 20 kB: more than one TLS record, read by py2p 1 kB at a time.
     let big: Vec<u8> = (0..20_000u32).map(|i| (i % 249) as u8).collect();
     let packets = vec![s("over tls"), b(&big), int(i64::MIN.into())];
-    r.send(packets.clone());
+    r.send(packets.clone()).expect("r: send");
     let got = py2p_next(&p, "p", "r's broadcast over TLS");
     check_py2p_msg(
         &got,
@@ -1014,7 +1024,8 @@ fn ssl_exchange(a: &dyn Adapter, rust_dials: bool) {
         p.id(),
         &packets,
     );
-    r.reply(&got, vec![s("rust replies over tls")]);
+    r.reply(&got, vec![s("rust replies over tls")])
+        .expect("r: reply");
     let reply = py2p_next(&p, "p", "r's reply over TLS");
     check_py2p_msg(
         &reply,
@@ -1039,10 +1050,14 @@ fn ssl_py2p_dials_rust(a: &dyn Adapter) {
 
 // ---- the tests, per adapter ------------------------------------------------------
 
-/// One `#[test]` per scenario for an adapter: checks that py2p is there
-/// (fails under CI, skips loudly elsewhere), arms the hard limit, runs.
+/// One `#[test]` per scenario for each adapter (a module per adapter):
+/// checks that py2p is there (fails under CI, skips loudly elsewhere), arms
+/// the hard limit, runs.
 macro_rules! interop_tests {
-    ($module:ident, $adapter:expr; $($scenario:ident),* $(,)?) => {
+    ($($module:ident: $adapter:expr),* $(,)?; $scenarios:tt) => {
+        $(interop_tests!(@adapter $module, $adapter; $scenarios);)*
+    };
+    (@adapter $module:ident, $adapter:expr; [$($scenario:ident),* $(,)?]) => {
         mod $module {
             $(
                 #[test]
@@ -1061,45 +1076,28 @@ macro_rules! interop_tests {
 }
 
 interop_tests!(
-    on_tokio, super::rust_nodes::Tokio::new();
-    broadcast_values_rust_to_py2p,
-    broadcast_values_py2p_to_rust,
-    relay_py2p_rust_py2p,
-    relay_rust_py2p_rust,
-    whisper_py2p_not_relayed_by_rust,
-    whisper_rust_not_relayed_by_py2p,
-    reply_direct_both_ways,
-    reply_through_request_to_py2p,
-    handler_registry_register_1,
-    handler_registry_register_2,
-    rust_handler_answers_py2p,
-    subnet_rejection_rust_dials,
-    subnet_rejection_py2p_dials,
-    compression_py2p_to_rust,
-    compression_rust_to_py2p,
-    mixed_mesh_of_four,
-    ssl_rust_dials_py2p,
-    ssl_py2p_dials_rust,
-);
-
-interop_tests!(
-    on_blocking, super::rust_nodes::Blocking;
-    broadcast_values_rust_to_py2p,
-    broadcast_values_py2p_to_rust,
-    relay_py2p_rust_py2p,
-    relay_rust_py2p_rust,
-    whisper_py2p_not_relayed_by_rust,
-    whisper_rust_not_relayed_by_py2p,
-    reply_direct_both_ways,
-    reply_through_request_to_py2p,
-    handler_registry_register_1,
-    handler_registry_register_2,
-    rust_handler_answers_py2p,
-    subnet_rejection_rust_dials,
-    subnet_rejection_py2p_dials,
-    compression_py2p_to_rust,
-    compression_rust_to_py2p,
-    mixed_mesh_of_four,
-    ssl_rust_dials_py2p,
-    ssl_py2p_dials_rust,
+    on_tokio: mesh_tests::nodes::Tokio::new(),
+    on_async_std: mesh_tests::nodes::AsyncStd,
+    on_smol: mesh_tests::nodes::Smol,
+    on_blocking: mesh_tests::nodes::Blocking;
+    [
+        broadcast_values_rust_to_py2p,
+        broadcast_values_py2p_to_rust,
+        relay_py2p_rust_py2p,
+        relay_rust_py2p_rust,
+        whisper_py2p_not_relayed_by_rust,
+        whisper_rust_not_relayed_by_py2p,
+        reply_direct_both_ways,
+        reply_through_request_to_py2p,
+        handler_registry_register_1,
+        handler_registry_register_2,
+        rust_handler_answers_py2p,
+        subnet_rejection_rust_dials,
+        subnet_rejection_py2p_dials,
+        compression_py2p_to_rust,
+        compression_rust_to_py2p,
+        mixed_mesh_of_four,
+        ssl_rust_dials_py2p,
+        ssl_py2p_dials_rust,
+    ]
 );
