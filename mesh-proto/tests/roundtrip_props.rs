@@ -118,3 +118,14 @@ proptest! {
         let _ = mesh_proto::wire::decode_frame(Bytes::from(data), Compression::supported(), &Limits::default());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The body is sized exactly up front: one allocation, no growth.
+    #[test]
+    fn encoded_body_is_sized_exactly(f in frame()) {
+        let body = f.encode_body().unwrap();
+        prop_assert_eq!(body.len(), body.capacity());
+    }
+}

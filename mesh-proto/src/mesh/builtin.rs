@@ -125,6 +125,10 @@ impl Mesh {
 
     /// Keeps an address for healing, bounded.
     fn remember(&mut self, peer: PeerId, addr: PeerAddr) {
+        // Peer lists mostly repeat what we know: one lookup, nothing replaced.
+        if self.known.get(&peer) == Some(&addr) {
+            return;
+        }
         if self.cfg.max_known_addrs == 0 {
             // Nothing to evict: a cap of 0 remembers nothing.
             return;

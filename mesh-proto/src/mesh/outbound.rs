@@ -92,20 +92,6 @@ impl Mesh {
         Ok(id)
     }
 
-    /// The method to send to `conn` with: the first of our preference order
-    /// that the peer accepts.
-    pub(crate) fn compression_for(&self, conn: ConnId) -> Option<Compression> {
-        let c = self.conns.get(&conn)?;
-        if c.peer_compression.is_empty() {
-            return None;
-        }
-        self.cfg
-            .compression
-            .iter()
-            .copied()
-            .find(|m| m.is_supported() && c.peer_compression.contains(m))
-    }
-
     /// Frames `body` for each target with its compression and transmits it.
     /// `remember`: keep it for a `resend` request.
     pub(crate) fn send_body_to(
@@ -118,7 +104,11 @@ impl Mesh {
     ) {
         let variants = variants.get_or_insert_with(Variants::default);
         for &conn in targets {
-            let method = self.compression_for(conn);
+            // Few map lookups per target: relays come through here.
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let method = preferred(&self.cfg.compression, &c.peer_compression);
             let framed = match variants.get(body, method) {
                 Ok(f) => f,
                 // Compression failing on our own bytes: send them plain.
@@ -127,7 +117,7 @@ impl Mesh {
                     Err(_) => continue,
                 },
             };
-            if remember && let Some(c) = self.conns.get_mut(&conn) {
+            if remember {
                 c.last_sent = Some(body.clone());
             }
             self.transmit(conn, framed, now);
@@ -302,6 +292,16 @@ impl Mesh {
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
         self.send_body_to(&targets, &body, None, false, now);
     }
+}
+
+/// The first method of our preference order that the peer accepts.
+fn preferred(ours: &[Compression], theirs: &[Compression]) -> Option<Compression> {
+    if theirs.is_empty() {
+        return None;
+    }
+    ours.iter()
+        .copied()
+        .find(|m| m.is_supported() && theirs.contains(m))
 }
 
 /// Remembered (not connected) addresses added to a peer list: enough to

@@ -4,7 +4,10 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
-use super::msgpack::{Reader, Stop, encode_value, write_array_len, write_bin, write_int};
+use super::msgpack::{
+    Reader, Stop, bin_header_len, container_header_len, encode_value, encoded_len, int_len,
+    write_array_len, write_bin, write_int,
+};
 use super::{Compression, Integer, Limits, MsgId, Value, WireError};
 
 /// Bytes of the length header in front of every frame.
@@ -73,9 +76,19 @@ impl Frame {
 
     /// The msgpack body exactly as py2p would write it for the same content.
     pub fn encode_body(&self) -> Result<Vec<u8>, WireError> {
-        let mut out = Vec::with_capacity(64 + self.sender.len());
+        let mut out = Vec::with_capacity(self.body_len());
         self.write_body(&mut out)?;
         Ok(out)
+    }
+
+    /// The exact length of the encoded body.
+    fn body_len(&self) -> usize {
+        container_header_len(self.payload.len() + 3)
+            + int_len(Integer::from(self.msg_type))
+            + bin_header_len(self.sender.len())
+            + self.sender.len()
+            + int_len(Integer::from(self.time))
+            + self.payload.iter().map(encoded_len).sum::<usize>()
     }
 
     fn write_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
@@ -100,7 +113,7 @@ impl Frame {
         compression: Option<Compression>,
     ) -> Result<(Bytes, MsgId), WireError> {
         // One buffer: room for the header and checksum, then the body, filled in after.
-        let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN + 64 + self.sender.len());
+        let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN + self.body_len());
         out.resize(HEADER_LEN + CHECKSUM_LEN, 0);
         self.write_body(&mut out)?;
         let id = MsgId(Sha256::digest(&out[HEADER_LEN + CHECKSUM_LEN..]).into());

@@ -336,6 +336,73 @@ fn infallible<T, E>(r: Result<T, E>) {
     let _ = r;
 }
 
+/// Bytes of a str header for `len` bytes (fixstr, str8, str16, str32).
+fn str_header_len(len: usize) -> usize {
+    match len {
+        0..32 => 1,
+        32..256 => 2,
+        256..65536 => 3,
+        _ => 5,
+    }
+}
+
+/// Bytes of a bin header (bin8, bin16, bin32).
+pub(crate) fn bin_header_len(len: usize) -> usize {
+    match len {
+        0..256 => 2,
+        256..65536 => 3,
+        _ => 5,
+    }
+}
+
+/// Bytes of an array or map header (fix, 16, 32).
+pub(crate) fn container_header_len(len: usize) -> usize {
+    match len {
+        0..16 => 1,
+        16..65536 => 3,
+        _ => 5,
+    }
+}
+
+/// Bytes of an integer in the smallest form.
+pub(crate) fn int_len(i: Integer) -> usize {
+    match (i.as_u64(), i.as_i64()) {
+        (Some(u), _) if u < 128 => 1,
+        (Some(u), _) if u < 256 => 2,
+        (Some(u), _) if u < 65536 => 3,
+        (Some(u), _) if u < 1 << 32 => 5,
+        (Some(_), _) => 9,
+        (None, Some(n)) if n >= -32 => 1,
+        (None, Some(n)) if n >= -128 => 2,
+        (None, Some(n)) if n >= -32768 => 3,
+        (None, Some(n)) if n >= -(1 << 31) => 5,
+        _ => 9,
+    }
+}
+
+/// The exact size [`encode_value`] will write, so a frame is built in one
+/// allocation instead of growing (and copying) as it goes.
+pub(crate) fn encoded_len(value: &Value) -> usize {
+    match value {
+        Value::Nil | Value::Bool(_) => 1,
+        Value::Int(i) => int_len(*i),
+        Value::F32(_) => 5,
+        Value::F64(_) => 9,
+        Value::Str(s) => str_header_len(s.as_bytes().len()) + s.as_bytes().len(),
+        Value::Bin(b) => bin_header_len(b.len()) + b.len(),
+        Value::Array(items) => {
+            container_header_len(items.len()) + items.iter().map(encoded_len).sum::<usize>()
+        }
+        Value::Map(entries) => {
+            container_header_len(entries.len())
+                + entries
+                    .iter()
+                    .map(|(k, v)| encoded_len(k) + encoded_len(v))
+                    .sum::<usize>()
+        }
+    }
+}
+
 /// Appends the integer in the smallest form, unsigned forms for non-negative
 /// values and signed forms for negative ones, as py2p's u-msgpack writes it.
 pub(crate) fn write_int(out: &mut Vec<u8>, i: Integer) {
