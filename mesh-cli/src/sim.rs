@@ -62,7 +62,8 @@ struct Progress {
 
 impl Progress {
     fn update(&mut self, what: &str, done: usize, total: usize) {
-        if total < 2000 && !self.shown {
+        use std::io::IsTerminal;
+        if (total < 2000 && !self.shown) || !std::io::stderr().is_terminal() {
             return;
         }
         self.shown = true;
