@@ -118,6 +118,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
             return Ok(false);
         }
     }
+    let join_time = joined.elapsed();
     // Give peer exchange a moment, then show the links it made.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut links = 0;
@@ -126,7 +127,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     }
     println!(
         "joined in {:.0} ms through node0; peer exchange made {} links (mean degree {:.1})",
-        joined.elapsed().as_secs_f64() * 1000.0,
+        join_time.as_secs_f64() * 1000.0,
         links / 2,
         links as f64 / n as f64
     );
