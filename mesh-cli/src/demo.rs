@@ -126,7 +126,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
         links += s.routes().await.len();
     }
     println!(
-        "joined in {:.0} ms through node0; peer exchange made {} links (mean degree {:.1})",
+        "joined in {:.2} ms through node0; peer exchange made {} links (mean degree {:.1})",
         join_time.as_secs_f64() * 1000.0,
         links / 2,
         links as f64 / n as f64
