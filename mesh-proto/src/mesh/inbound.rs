@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 
-use crate::wire::{Decoded, MainFlag, SubFlag, WireError, decode_packet};
+use crate::wire::{Decoded, MainFlag, SubFlag, WireError, verify_packet};
 
 use super::handler::{Handled, HandlerCx};
 use super::outbound::Variants;
@@ -68,8 +68,17 @@ impl Mesh {
         };
         let mut packet = frame.clone();
         packet.advance(crate::wire::HEADER_LEN);
-        match decode_packet(packet, &c.peer_compression, &self.cfg.limits) {
-            Ok(d) => self.handle_decoded(conn, frame, d, now),
+        let decoded = verify_packet(packet, &c.peer_compression, &self.cfg.limits).and_then(|v| {
+            // Only broadcasts enter the dedup cache, and an id fixes the whole
+            // body: a known id is a duplicate broadcast, dropped unparsed.
+            if self.seen.contains(&v.id) {
+                return Ok(None);
+            }
+            v.parse(&self.cfg.limits).map(Some)
+        });
+        match decoded {
+            Ok(Some(d)) => self.handle_decoded(conn, frame, d, now),
+            Ok(None) => self.counters.duplicates += 1,
             Err(
                 e @ (WireError::ChecksumMismatch { .. }
                 | WireError::PacketTooShort { .. }

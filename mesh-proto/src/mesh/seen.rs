@@ -67,7 +67,6 @@ impl SeenCache {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn contains(&self, id: &MsgId) -> bool {
         self.set.contains(id)
     }

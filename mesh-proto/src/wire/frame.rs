@@ -206,6 +206,42 @@ pub fn decode_packet(
     advertised: &[Compression],
     limits: &Limits,
 ) -> Result<Decoded, WireError> {
+    verify_packet(packet, advertised, limits)?.parse(limits)
+}
+
+/// A packet whose checksum verified: its id and body, not yet parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The message id (the verified checksum).
+    pub id: MsgId,
+    /// The msgpack body.
+    pub body: Bytes,
+    /// The compression it arrived with.
+    pub compression: Option<Compression>,
+}
+
+impl Verified {
+    /// Parses the body (see [`parse_body`]).
+    pub fn parse(self, limits: &Limits) -> Result<Decoded, WireError> {
+        let frame = parse_body(&self.body, limits)?;
+        Ok(Decoded {
+            frame,
+            id: self.id,
+            body: self.body,
+            compression: self.compression,
+        })
+    }
+}
+
+/// The first half of [`decode_packet`]: finds the reading (advertised
+/// methods, raw, then every other method) whose checksum verifies, without
+/// parsing the body. A receiver that already knows the id (a duplicate
+/// broadcast) can stop here.
+pub fn verify_packet(
+    packet: Bytes,
+    advertised: &[Compression],
+    limits: &Limits,
+) -> Result<Verified, WireError> {
     let mut tried = 0;
     let mut bomb = None;
     let mut attempt = |method: Compression, tried: &mut usize| -> Option<(Bytes, Compression)> {
@@ -227,18 +263,18 @@ pub fn decode_packet(
     };
     for &method in advertised {
         if let Some((plain, used)) = attempt(method, &mut tried) {
-            return decode_verified(plain, Some(used), limits);
+            return Ok(verified(plain, Some(used)));
         }
     }
     if verifies(&packet) {
-        return decode_verified(packet, None, limits);
+        return Ok(verified(packet, None));
     }
     for &method in Compression::supported() {
         if advertised.contains(&method) {
             continue;
         }
         if let Some((plain, used)) = attempt(method, &mut tried) {
-            return decode_verified(plain, Some(used), limits);
+            return Ok(verified(plain, Some(used)));
         }
     }
     Err(match bomb {
@@ -254,24 +290,18 @@ fn verifies(packet: &[u8]) -> bool {
         && Sha256::digest(&packet[CHECKSUM_LEN..]).as_slice() == &packet[..CHECKSUM_LEN]
 }
 
-/// Parses a packet whose checksum is known to be good.
+/// Splits a packet whose checksum is known to be good into id and body.
 #[inline]
-fn decode_verified(
-    packet: Bytes,
-    compression: Option<Compression>,
-    limits: &Limits,
-) -> Result<Decoded, WireError> {
+fn verified(packet: Bytes, compression: Option<Compression>) -> Verified {
     let mut id = [0u8; CHECKSUM_LEN];
     id.copy_from_slice(&packet[..CHECKSUM_LEN]);
     let mut body = packet;
     body.advance(CHECKSUM_LEN);
-    let frame = parse_body(&body, limits)?;
-    Ok(Decoded {
-        frame,
+    Verified {
         id: MsgId(id),
         body,
         compression,
-    })
+    }
 }
 
 /// Parses a msgpack body into a [`Frame`], checking the header's types and

@@ -35,8 +35,8 @@ pub use deframer::Deframer;
 pub use error::WireError;
 pub use flags::{MainFlag, RESERVED_FLAGS, SubFlag, UnknownFlag};
 pub use frame::{
-    CHECKSUM_LEN, Decoded, Frame, HEADER_LEN, SenderForm, decode_frame, decode_packet, frame_body,
-    parse_body,
+    CHECKSUM_LEN, Decoded, Frame, HEADER_LEN, SenderForm, Verified, decode_frame, decode_packet,
+    frame_body, parse_body, verify_packet,
 };
 pub use ids::{
     Encryption, MsgId, PROTOCOL_VERSION, Protocol, base58_int, compare_base58_ints, node_id,
