@@ -242,38 +242,39 @@ pub fn verify_packet(
     advertised: &[Compression],
     limits: &Limits,
 ) -> Result<Verified, WireError> {
+    // The common case (plain frames, nothing advertised) stays free of the
+    // decompressors: their state is tens of KiB of stack, and probing it cost
+    // more than parsing a small frame.
+    let plain_first = advertised.is_empty();
+    if plain_first && verifies(&packet) {
+        return Ok(verified(packet, None));
+    }
+    verify_with_methods(packet, advertised, limits, plain_first)
+}
+
+/// The general case of [`verify_packet`], kept out of line (see there).
+#[inline(never)]
+fn verify_with_methods(
+    packet: Bytes,
+    advertised: &[Compression],
+    limits: &Limits,
+    plain_checked: bool,
+) -> Result<Verified, WireError> {
     let mut tried = 0;
     let mut bomb = None;
-    let mut attempt = |method: Compression, tried: &mut usize| -> Option<(Bytes, Compression)> {
-        if !method.is_supported() || !method.plausible(&packet) {
-            return None;
-        }
-        *tried += 1;
-        match method.decompress(&packet, limits.max_decompressed) {
-            Ok(plain) if verifies(&plain) => {
-                Some((Bytes::from(plain), method.as_detected(&packet)))
-            }
-            Ok(_) => None,
-            Err(e @ WireError::DecompressedTooLarge { .. }) => {
-                bomb.get_or_insert(e);
-                None
-            }
-            Err(_) => None,
-        }
-    };
     for &method in advertised {
-        if let Some((plain, used)) = attempt(method, &mut tried) {
+        if let Some((plain, used)) = attempt(&packet, method, limits, &mut tried, &mut bomb) {
             return Ok(verified(plain, Some(used)));
         }
     }
-    if verifies(&packet) {
+    if !plain_checked && verifies(&packet) {
         return Ok(verified(packet, None));
     }
     for &method in Compression::supported() {
         if advertised.contains(&method) {
             continue;
         }
-        if let Some((plain, used)) = attempt(method, &mut tried) {
+        if let Some((plain, used)) = attempt(&packet, method, limits, &mut tried, &mut bomb) {
             return Ok(verified(plain, Some(used)));
         }
     }
@@ -282,6 +283,31 @@ pub fn verify_packet(
         None if packet.len() < CHECKSUM_LEN => WireError::PacketTooShort { len: packet.len() },
         None => WireError::ChecksumMismatch { tried },
     })
+}
+
+/// One decompression method's reading of `packet`, if its checksum verifies.
+/// Out of line for the same reason as [`verify_with_methods`].
+#[inline(never)]
+fn attempt(
+    packet: &Bytes,
+    method: Compression,
+    limits: &Limits,
+    tried: &mut usize,
+    bomb: &mut Option<WireError>,
+) -> Option<(Bytes, Compression)> {
+    if !method.is_supported() || !method.plausible(packet) {
+        return None;
+    }
+    *tried += 1;
+    match method.decompress(packet, limits.max_decompressed) {
+        Ok(plain) if verifies(&plain) => Some((Bytes::from(plain), method.as_detected(packet))),
+        Ok(_) => None,
+        Err(e @ WireError::DecompressedTooLarge { .. }) => {
+            bomb.get_or_insert(e);
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 #[inline]
@@ -351,7 +377,7 @@ fn read_frame(r: &mut Reader<'_>, limits: &Limits) -> Result<Frame, Stop> {
     };
     let mut payload = Vec::with_capacity(len - 3);
     for _ in 3..len {
-        payload.push(r.value(1)?);
+        r.push_value(1, &mut payload)?;
     }
     if r.remaining() > 0 {
         let extra = r.remaining();

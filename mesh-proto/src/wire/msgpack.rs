@@ -199,7 +199,7 @@ impl<'a> Reader<'a> {
         self.check_container(start, len, 1)?;
         let mut items = Vec::with_capacity(len);
         for _ in 0..len {
-            items.push(self.value(depth)?);
+            self.push_value(depth, &mut items)?;
         }
         Ok(Value::Array(items))
     }
@@ -217,6 +217,20 @@ impl<'a> Reader<'a> {
 
     /// Reads one value. `depth` is the nesting depth of the container that holds it.
     pub(crate) fn value(&mut self, depth: usize) -> R<Value> {
+        self.read(depth, |v| v)
+    }
+
+    /// Reads one value straight onto the end of `out`.
+    #[inline]
+    pub(crate) fn push_value(&mut self, depth: usize, out: &mut Vec<Value>) -> R<()> {
+        self.read(depth, |v| out.push(v))
+    }
+
+    /// Reads one value and hands it to `put`. Inlined into the callers so a
+    /// pushed value is built in its slot: returning a `Value` through memory
+    /// cost store-forwarding stalls on every packet.
+    #[inline(always)]
+    fn read<T>(&mut self, depth: usize, put: impl FnOnce(Value) -> T) -> R<T> {
         let start = self.pos;
         let marker = Marker::from_u8(self.byte()?);
         let is_container = matches!(
@@ -235,7 +249,7 @@ impl<'a> Reader<'a> {
                 max,
             });
         }
-        Ok(match marker {
+        Ok(put(match marker {
             Marker::Null => Value::Nil,
             Marker::True => Value::Bool(true),
             Marker::False => Value::Bool(false),
@@ -303,7 +317,7 @@ impl<'a> Reader<'a> {
             | Marker::Ext16
             | Marker::Ext32 => return self.fail(WireError::ExtNotSupported { offset: start }),
             Marker::Reserved => return self.fail(WireError::ReservedMarker { offset: start }),
-        })
+        }))
     }
 }
 
