@@ -61,4 +61,11 @@ impl Conn {
     pub(crate) fn handshaken(&self) -> bool {
         self.peer.is_some()
     }
+
+    /// Accounts `len` more unwritten bytes; `true` when that passes `max`
+    /// (the connection is to be closed).
+    pub(crate) fn account(&mut self, len: usize, max: usize) -> bool {
+        self.queued += len;
+        self.queued > max
+    }
 }

@@ -120,7 +120,12 @@ impl Mesh {
             if remember {
                 c.last_sent = Some(body.clone());
             }
-            self.transmit(conn, framed, now);
+            // Inline rather than `transmit`: one map lookup per target.
+            if c.account(framed.len(), self.cfg.max_queued_bytes) {
+                self.reject(conn, RejectReason::OutputOverflow, now);
+                continue;
+            }
+            self.queue_transmit(conn, framed);
         }
     }
 
@@ -130,11 +135,15 @@ impl Mesh {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.queued += bytes.len();
-        if c.queued > self.cfg.max_queued_bytes {
+        if c.account(bytes.len(), self.cfg.max_queued_bytes) {
             self.reject(conn, RejectReason::OutputOverflow, now);
             return;
         }
+        self.queue_transmit(conn, bytes);
+    }
+
+    /// Counts and queues a transmit already accounted to its connection.
+    fn queue_transmit(&mut self, conn: ConnId, bytes: Bytes) {
         self.counters.frames_out += 1;
         self.counters.bytes_out += bytes.len() as u64;
         self.outputs.push_back(Output::Transmit { conn, bytes });

@@ -61,6 +61,7 @@ impl<'a> Reader<'a> {
         self.buf.len() - self.pos
     }
 
+    #[inline(always)]
     fn take(&mut self, n: usize) -> R<&'a [u8]> {
         if self.remaining() < n {
             return self.fail(WireError::TruncatedBody { offset: self.pos });
@@ -71,6 +72,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn byte(&mut self) -> R<u8> {
         Ok(self.take(1)?[0])
     }
@@ -81,10 +83,12 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn len8(&mut self) -> R<usize> {
         Ok(usize::from(self.byte()?))
     }
 
+    #[inline]
     fn len16(&mut self) -> R<usize> {
         Ok(usize::from(u16::from_be_bytes(self.be()?)))
     }
@@ -179,12 +183,16 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    // Always inlined: returned through memory, the `Bytes` stalled on store
+    // forwarding in every caller.
+    #[inline(always)]
     fn slice(&mut self, n: usize) -> R<Bytes> {
         let start = self.pos;
         self.take(n)?;
         Ok(self.buf.slice(start..start + n))
     }
 
+    #[inline]
     fn str(&mut self, n: usize) -> R<Value> {
         let offset = self.pos;
         let bytes = self.slice(n)?;
