@@ -352,9 +352,6 @@ pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
     }
 }
 
-// Inlined into `parse_body`: returning an 80-byte `Frame` through memory
-// stalled on store forwarding.
-#[inline(always)]
 fn read_frame(r: &mut Reader<'_>, limits: &Limits) -> Result<Frame, Stop> {
     let Some(len) = r.array_len()? else {
         return r.stop(WireError::BodyNotArray);

@@ -183,9 +183,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    // Always inlined: returned through memory, the `Bytes` stalled on store
-    // forwarding in every caller.
-    #[inline(always)]
+    #[inline]
     fn slice(&mut self, n: usize) -> R<Bytes> {
         let start = self.pos;
         self.take(n)?;
