@@ -14,7 +14,7 @@ use async_io::Timer;
 use bytes::{Buf, Bytes};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_proto::host::{CLOSE_LINGER, READ_CHUNK};
+use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd as End};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;
@@ -61,22 +61,24 @@ impl ConnTasks {
             .detach();
         ConnTasks { writer: tx }
     }
+}
 
+impl Connection for ConnTasks {
     /// Queues bytes for writing. The channel is unbounded, but the core
     /// bounds what it hands out per connection (`max_queued_bytes`).
-    pub(crate) fn transmit(&self, bytes: Bytes) {
+    fn transmit(&self, bytes: Bytes) {
         // A writer that is gone has reported (or will report) why.
         let _ = self.writer.try_send(WriterCmd::Data(bytes));
     }
 
     /// Graceful close: the writer flushes what is queued, then shuts down.
-    pub(crate) fn close(self) {
+    fn close(self) {
         let _ = self.writer.try_send(WriterCmd::Close);
     }
 
     /// The writer failed: it has already ended the reader (dropping both
     /// halves closes the socket), so only this handle is left to drop.
-    pub(crate) fn abort(self) {}
+    fn abort(self) {}
 }
 
 /// Reads until end of stream or an error, forwarding each chunk to the
@@ -167,15 +169,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             .await;
         }
         Err(end) => {
-            let stalled = matches!(end, WriteEnd::Stalled);
-            match end {
+            let end = match end {
                 WriteEnd::Stalled => {
                     tracing::warn!(%conn, ?write_stall, "write stalled: closing connection");
+                    End::Stalled
                 }
-                WriteEnd::Failed(error) => tracing::debug!(%conn, %error, "write failed"),
-            }
+                WriteEnd::Failed(error) => {
+                    tracing::debug!(%conn, %error, "write failed");
+                    End::Failed
+                }
+            };
             drop(reader);
-            let _ = io.send(IoEvent::WriteFailed { conn, stalled }).await;
+            let _ = io.send(IoEvent::WriterDone { conn, end }).await;
             drop(alive);
         }
     }

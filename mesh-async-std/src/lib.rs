@@ -91,14 +91,13 @@
 #![warn(missing_docs)]
 
 mod builder;
-mod command;
 mod conn;
 mod driver;
 mod events;
 mod net;
+mod runtime;
 mod socket;
 mod spawn;
-mod waiting;
 
 pub use builder::Builder;
 pub use events::Events;

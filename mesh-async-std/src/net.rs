@@ -16,10 +16,11 @@ use async_io::Timer;
 use async_net::{TcpListener, TcpStream};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite};
+use mesh_proto::host::Timeouts;
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
-use crate::driver::{IoEvent, Timeouts};
+use crate::driver::IoEvent;
 use crate::spawn::Spawner;
 
 /// Pause after a failed `accept` (out of descriptors...) so it does not spin.

@@ -5,12 +5,14 @@ use std::io;
 use std::net::SocketAddr;
 
 use mesh_proto::host::EVENT_QUEUE;
+use mesh_proto::host::{Outgoing, Wait};
 use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 
 use crate::builder::Builder;
-use crate::command::{Command, Outgoing, Reply, oneshot};
+use crate::driver::Command;
 use crate::events::Events;
+use crate::runtime::{Reply, oneshot};
 
 /// A node of a py2p mesh (py2p's `MeshSocket`), driven by the socket's own
 /// executor thread.
@@ -132,7 +134,7 @@ impl MeshSocket {
 
     /// The oldest received message, or `None` at once if there is none.
     pub async fn recv(&self) -> Option<Message> {
-        self.take(1, false).await.pop()
+        self.take(1, Wait::No).await.pop()
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
@@ -140,14 +142,14 @@ impl MeshSocket {
         if n == 0 {
             return Vec::new();
         }
-        self.take(n, false).await
+        self.take(n, Wait::No).await
     }
 
     /// Waits for the next message; `None` once the socket is closed and its
     /// queue is empty. Cancel-safe: a message taken by a cancelled call goes
     /// back to the front of the queue.
     pub async fn next(&self) -> Option<Message> {
-        self.take(1, true).await.pop()
+        self.take(1, Wait::Forever).await.pop()
     }
 
     /// Adds a handler after the built-in ones (py2p's `register_handler`);
@@ -192,7 +194,7 @@ impl MeshSocket {
     }
 
     /// A receive whose messages go back to the driver if it is cancelled.
-    async fn take(&self, max: usize, wait: bool) -> Vec<Message> {
+    async fn take(&self, max: usize, wait: Wait) -> Vec<Message> {
         let (reply, rx) = oneshot();
         if self
             .cmds

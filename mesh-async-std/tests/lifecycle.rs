@@ -1,19 +1,20 @@
 //! Binding, protocol rejection and closing, over real sockets on loopback,
 //! each under async-std and under smol.
+//! (A graceful close flushing a queued broadcast is in the conformance
+//! suite, `mesh_tests::conformance`, on every adapter.)
 
 #[macro_use]
 mod common;
 
 use std::time::Duration;
 
-use common::{bin, link, node, quiet, sleep, wait_routes, within};
+use common::{link, node, quiet, sleep, wait_routes, within};
 use futures_lite::StreamExt;
-use mesh_async_std::{Config, Event, MeshSocket, PeerAddr, RejectReason, SendError, Value};
+use mesh_async_std::{Event, MeshSocket, PeerAddr, RejectReason, SendError, Value};
 
 on_both!(
     port_0_reports_and_advertises_the_real_port,
     subnet_mismatch_leaves_both_routing_tables_empty,
-    graceful_close_flushes_a_queued_broadcast,
     close_twice_is_an_error_and_ends_everything,
     dropping_every_handle_closes_the_node,
     the_executor_thread_ends_after_close,
@@ -88,42 +89,6 @@ async fn subnet_mismatch_leaves_both_routing_tables_empty() {
     let rejected = a.counters().await.rejected.protocol_mismatch
         + b.counters().await.rejected.protocol_mismatch;
     assert!(rejected >= 1);
-}
-
-async fn graceful_close_flushes_a_queued_broadcast() {
-    // Big enough to still be queued in the writer when close is called, and
-    // uncompressed so it stays big.
-    let plain = |c: &mut Config| {
-        c.max_outgoing = 0;
-        c.compression.clear();
-    };
-    let a = MeshSocket::builder(common::proto("test"))
-        .config(plain)
-        .bind("127.0.0.1", 0)
-        .await
-        .expect("bind");
-    let b = MeshSocket::builder(common::proto("test"))
-        .config(plain)
-        .bind("127.0.0.1", 0)
-        .await
-        .expect("bind");
-    link(&a, &b, &[b.id()], &[a.id()]).await;
-
-    let mut x: u32 = 0x1234_5678;
-    let big: Vec<u8> = (0..6 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
-    a.send(vec![bin(&big)]).await.expect("send");
-    within(a.close()).await.expect("close");
-
-    let got = within(b.next()).await.expect("the broadcast arrives");
-    assert_eq!(got.packets[1], bin(&big));
-    wait_routes(&b, &[]).await;
 }
 
 async fn close_twice_is_an_error_and_ends_everything() {

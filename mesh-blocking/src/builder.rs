@@ -1,20 +1,19 @@
 //! Options for binding a [`MeshSocket`]: the advertised address, the core's
 //! settings and the adapter's own timeouts.
 
-use std::fmt;
 use std::io;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mesh_proto::host;
-use mesh_proto::mesh::{Config, Mesh, PeerAddr};
+use mesh_proto::host::{self, HostDriver, Options};
+use mesh_proto::mesh::Config;
 use mesh_proto::wire::Protocol;
 
 use crate::MeshSocket;
-use crate::driver::{Driver, Timeouts};
+use crate::driver::Driver;
 use crate::net::{Listening, Security};
+use crate::runtime::Threads;
 
 /// Default for [`Builder::write_stall_timeout`] (30 s).
 pub const DEFAULT_WRITE_STALL: Duration = host::DEFAULT_WRITE_STALL;
@@ -36,69 +35,39 @@ const INPUT_QUEUE: usize = 256;
 /// assert_eq!(sock.out_addr().port, sock.local_addr().port());
 /// # Ok(()) }
 /// ```
-pub struct Builder {
-    protocol: Protocol,
-    out_addr: Option<PeerAddr>,
-    write_stall: Duration,
-    seed: Option<u64>,
-    configure: Vec<Configure>,
-}
-
-/// One [`Builder::config`] call.
-type Configure = Box<dyn FnOnce(&mut Config) + Send>;
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("protocol", &self.protocol)
-            .field("out_addr", &self.out_addr)
-            .field("write_stall", &self.write_stall)
-            .field("seed", &self.seed)
-            .field("configure", &self.configure.len())
-            .finish()
-    }
-}
+#[derive(Debug)]
+pub struct Builder(Options);
 
 impl Builder {
     /// Defaults for `protocol`.
     pub fn new(protocol: Protocol) -> Builder {
-        Builder {
-            protocol,
-            out_addr: None,
-            write_stall: DEFAULT_WRITE_STALL,
-            seed: None,
-            configure: Vec::new(),
-        }
+        Builder(Options::new(protocol))
     }
 
     /// The address peers should dial to reach us (py2p's `out_addr`). Without
     /// it we advertise the bound host and the real port, with `0.0.0.0` (or
     /// `::`) advertised as loopback: nothing probes for an external address.
-    pub fn out_addr(mut self, host: impl Into<String>, port: u16) -> Builder {
-        self.out_addr = Some(PeerAddr::new(host, port));
-        self
+    pub fn out_addr(self, host: impl Into<String>, port: u16) -> Builder {
+        Builder(self.0.out_addr(host, port))
     }
 
     /// A connection whose writes make no progress for this long is closed
     /// (a socket write timeout); the others go on. Default
     /// [`DEFAULT_WRITE_STALL`] (30 s).
-    pub fn write_stall_timeout(mut self, timeout: Duration) -> Builder {
-        self.write_stall = timeout;
-        self
+    pub fn write_stall_timeout(self, timeout: Duration) -> Builder {
+        Builder(self.0.write_stall_timeout(timeout))
     }
 
     /// Adjusts the core's [`Config`] (limits, timeouts, `max_outgoing`...)
     /// once the advertised address is known. Calls run in order.
-    pub fn config(mut self, f: impl FnOnce(&mut Config) + Send + 'static) -> Builder {
-        self.configure.push(Box::new(f));
-        self
+    pub fn config(self, f: impl FnOnce(&mut Config) + Send + 'static) -> Builder {
+        Builder(self.0.config(f))
     }
 
     /// The seed of the core's random choices (node id salt, shuffles, jitter).
     /// Default: drawn from the clock and the process id.
-    pub fn seed(mut self, seed: u64) -> Builder {
-        self.seed = Some(seed);
-        self
+    pub fn seed(self, seed: u64) -> Builder {
+        Builder(self.0.seed(seed))
     }
 
     /// Listens on `host:port` (port 0 picks a free port, reported by
@@ -111,43 +80,32 @@ impl Builder {
     /// handshake must finish within the core's `handshake_timeout`. Fails
     /// with `Unsupported` if the crate was built without its `tls` feature.
     pub fn bind(self, host: &str, port: u16) -> io::Result<MeshSocket> {
-        let security = Security::new(self.protocol.encryption)?;
+        let security = Security::new(self.0.protocol().encryption)?;
         let listener = TcpListener::bind((host, port))?;
         let local = listener.local_addr()?;
-        let out_addr = self
-            .out_addr
-            .unwrap_or_else(|| host::default_out_addr(host, local.port()));
-        let mut cfg = Config::new(self.protocol, out_addr);
-        for f in self.configure {
-            f(&mut cfg);
-        }
-        let timeouts = Timeouts {
-            write_stall: self.write_stall,
-            dial: cfg.handshake_timeout,
-            handshake: cfg.handshake_timeout,
-        };
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let seed = self.seed.unwrap_or_else(|| fresh_seed(unix_now));
-        let mesh = Mesh::new(cfg, seed, Instant::now(), unix_now);
-        let id = mesh.id().clone();
-        let out_addr = mesh.config().out_addr.clone();
-        tracing::debug!(%id, %local, %out_addr, "bound");
+        let (mesh, timeouts) =
+            self.0
+                .start(host, local, Instant::now(), unix_now, std::process::id());
+        let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
 
         let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
         let listening = Listening::spawn(listener, security.clone(), timeouts, tx.clone())?;
-        let driver = Driver::new(mesh, rx, tx.clone(), listening, timeouts, security);
+        let rt = Threads {
+            tx: tx.clone(),
+            listening: Some(listening),
+            listener_alive: true,
+            writers: 0,
+            closing: None,
+            timeouts,
+            security,
+        };
+        let driver = Driver::new(HostDriver::new(mesh), rx, rt);
         crate::spawn(format!("mesh-driver-{}", local.port()), move || {
             driver.run();
         })?;
         Ok(MeshSocket::new(tx, id, local, out_addr))
     }
-}
-
-/// Distinct per socket: the clock, the process id and a counter.
-fn fresh_seed(unix_now: Duration) -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    host::mix_seed(unix_now, std::process::id(), n)
 }

@@ -16,11 +16,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use bytes::{Buf, Bytes};
-use mesh_proto::host::{CLOSE_LINGER, READ_CHUNK};
+use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd};
 use mesh_proto::mesh::ConnId;
 
 use crate::command::Input;
-use crate::driver::{IoEvent, WriteEnd};
+use crate::driver::IoEvent;
 
 /// Shutting down the socket under a connection: the write side after a
 /// graceful flush, both sides to stop a reader blocked in `read`.
@@ -102,18 +102,24 @@ impl ConnThreads {
         }
         Ok(ConnThreads { writer: tx })
     }
+}
 
+impl Connection for ConnThreads {
     /// Queues bytes for writing. The channel is unbounded, but the core
     /// bounds what it hands out per connection (`max_queued_bytes`).
-    pub(crate) fn transmit(&self, bytes: Bytes) {
+    fn transmit(&self, bytes: Bytes) {
         // A writer that is gone has reported (or will report) why.
         let _ = self.writer.send(WriterCmd::Data(bytes));
     }
 
     /// Graceful close: the writer flushes what is queued, then shuts down.
-    pub(crate) fn close(self) {
+    fn close(self) {
         let _ = self.writer.send(WriterCmd::Close);
     }
+
+    /// The writer has ended: its reader stops once the writer shut the
+    /// socket down, so only this handle is left to drop.
+    fn abort(self) {}
 }
 
 /// Reads until end of stream or an error, forwarding each chunk to the

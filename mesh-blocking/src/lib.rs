@@ -78,10 +78,10 @@ mod conn;
 mod driver;
 mod events;
 mod net;
+mod runtime;
 mod socket;
 #[cfg(feature = "tls")]
 mod tls;
-mod waiting;
 
 pub use builder::{Builder, DEFAULT_WRITE_STALL};
 pub use callbacks::EventKind;

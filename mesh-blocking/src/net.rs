@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
+use mesh_proto::host::Timeouts;
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
 use crate::command::Input;
 use crate::conn::{Halves, Stream};
-use crate::driver::{IoEvent, Timeouts};
+use crate::driver::IoEvent;
 
 /// Pause after a failed `accept` (out of descriptors...) so it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -65,7 +66,7 @@ pub(crate) struct Listening {
 }
 
 impl Listening {
-    /// Starts the accept thread; it reports [`IoEvent::ListenerDone`] once
+    /// Starts the accept thread; it reports [`Input::ListenerDone`] once
     /// the listening socket is closed.
     pub(crate) fn spawn(
         listener: TcpListener,
@@ -78,7 +79,7 @@ impl Listening {
         let flag = Arc::clone(&stop);
         crate::spawn(format!("mesh-accept-{}", addr.port()), move || {
             accept_loop(listener, &security, timeouts, &flag, &io);
-            let _ = io.send(Input::Io(IoEvent::ListenerDone));
+            let _ = io.send(Input::ListenerDone);
         })?;
         Ok(Listening { stop, addr })
     }

@@ -8,12 +8,13 @@ use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use mesh_proto::host::EVENT_QUEUE;
+use mesh_proto::host::{Outgoing, Wait};
 use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 
 use crate::builder::Builder;
 use crate::callbacks::{self, EventKind};
-use crate::command::{Command, Input, Outgoing};
+use crate::command::{Command, Input};
 use crate::events::Events;
 
 /// A node of a py2p mesh (py2p's `MeshSocket`), driven by a thread of its own.
@@ -151,7 +152,7 @@ impl MeshSocket {
 
     /// The oldest received message, or `None` at once if there is none.
     pub fn recv(&self) -> Option<Message> {
-        self.take(1, Some(Instant::now())).pop()
+        self.take(1, Wait::No).pop()
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
@@ -159,14 +160,15 @@ impl MeshSocket {
         if n == 0 {
             return Vec::new();
         }
-        self.take(n, Some(Instant::now()))
+        self.take(n, Wait::No)
     }
 
     /// Waits up to `timeout` for the next message. `None` when none came in
     /// time, or once the socket is closed and its queue is empty. A timeout
     /// too large to represent waits without limit.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
-        self.take(1, Instant::now().checked_add(timeout)).pop()
+        let until = Instant::now().checked_add(timeout);
+        self.take(1, until.map_or(Wait::Forever, Wait::Until)).pop()
     }
 
     /// Adds a handler after the built-in ones (py2p's `register_handler`).
@@ -242,9 +244,9 @@ impl MeshSocket {
         rx.recv().ok()
     }
 
-    /// Up to `max` messages, waiting for one until `until` (`None`: no limit).
-    fn take(&self, max: usize, until: Option<Instant>) -> Vec<Message> {
-        self.ask(|reply| Command::Recv { max, until, reply })
+    /// Up to `max` messages, waiting for one as `wait` says.
+    fn take(&self, max: usize, wait: Wait) -> Vec<Message> {
+        self.ask(|reply| Command::Recv { max, wait, reply })
             .unwrap_or_default()
     }
 }

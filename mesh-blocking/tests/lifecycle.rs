@@ -1,12 +1,14 @@
 //! Binding, protocol rejection and closing, over real sockets on loopback.
+//! (A graceful close flushing a queued broadcast is in the conformance
+//! suite, `mesh_tests::conformance`, on every adapter.)
 
 mod common;
 
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{LIMIT, bin, bounded, link, next, node, quiet, wait_event, wait_routes};
-use mesh_blocking::{Config, Event, MeshSocket, PeerAddr, RejectReason, SendError, Value};
+use common::{LIMIT, link, node, quiet, wait_event, wait_routes};
+use mesh_blocking::{Event, MeshSocket, PeerAddr, RejectReason, SendError, Value};
 
 #[test]
 fn port_0_reports_and_advertises_the_real_port() {
@@ -67,42 +69,6 @@ fn subnet_mismatch_leaves_both_routing_tables_empty() {
     let rejected =
         a.counters().rejected.protocol_mismatch + b.counters().rejected.protocol_mismatch;
     assert!(rejected >= 1);
-}
-
-#[test]
-fn graceful_close_flushes_a_queued_broadcast() {
-    // Big enough to still be queued in the writer when close is called, and
-    // uncompressed so it stays big.
-    let plain = |c: &mut Config| {
-        c.max_outgoing = 0;
-        c.compression.clear();
-    };
-    let a = MeshSocket::builder(common::proto("test"))
-        .config(plain)
-        .bind("127.0.0.1", 0)
-        .expect("bind");
-    let b = MeshSocket::builder(common::proto("test"))
-        .config(plain)
-        .bind("127.0.0.1", 0)
-        .expect("bind");
-    link(&a, &b, &[b.id()], &[a.id()]);
-
-    let mut x: u32 = 0x1234_5678;
-    let big: Vec<u8> = (0..6 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
-    a.send(vec![bin(&big)]).expect("send");
-    let closing = a.clone();
-    bounded("close", move || closing.close()).expect("close");
-
-    let got = next(&b);
-    assert_eq!(got.packets[1], bin(&big));
-    wait_routes(&b, &[]);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use mesh_proto::host::{CLOSE_LINGER, READ_CHUNK};
+use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd as End};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -56,22 +56,24 @@ impl ConnTasks {
         });
         ConnTasks { writer: tx, reader }
     }
+}
 
+impl Connection for ConnTasks {
     /// Queues bytes for writing. The channel is unbounded, but the core
     /// bounds what it hands out per connection (`max_queued_bytes`).
-    pub(crate) fn transmit(&self, bytes: Bytes) {
+    fn transmit(&self, bytes: Bytes) {
         // A writer that is gone has reported (or will report) why.
         let _ = self.writer.send(WriterCmd::Data(bytes));
     }
 
     /// Graceful close: the writer flushes what is queued, then shuts down.
-    pub(crate) fn close(self) {
+    fn close(self) {
         let _ = self.writer.send(WriterCmd::Close);
     }
 
     /// The writer failed: stop reading at once (dropping both halves closes
     /// the socket).
-    pub(crate) fn abort(self) {
+    fn abort(self) {
         self.reader.abort();
     }
 }
@@ -159,15 +161,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             });
         }
         Err(end) => {
-            let stalled = matches!(end, WriteEnd::Stalled);
-            match end {
+            let end = match end {
                 WriteEnd::Stalled => {
                     tracing::warn!(%conn, ?write_stall, "write stalled: closing connection");
+                    End::Stalled
                 }
-                WriteEnd::Failed(error) => tracing::debug!(%conn, %error, "write failed"),
-            }
+                WriteEnd::Failed(error) => {
+                    tracing::debug!(%conn, %error, "write failed");
+                    End::Failed
+                }
+            };
             reader.abort();
-            let _ = io.send(IoEvent::WriteFailed { conn, stalled }).await;
+            let _ = io.send(IoEvent::WriterDone { conn, end }).await;
         }
     }
 }

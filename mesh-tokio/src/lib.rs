@@ -54,13 +54,12 @@
 #![warn(missing_docs)]
 
 mod builder;
-mod command;
 mod conn;
 mod driver;
 mod events;
 mod net;
+mod runtime;
 mod socket;
-mod waiting;
 
 pub use builder::{Builder, DEFAULT_WRITE_STALL};
 pub use events::Events;

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use mesh_proto::host::Timeouts;
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 #[cfg(feature = "tls")]
 use tokio::task::JoinSet;
 
-use crate::driver::{IoEvent, Timeouts};
+use crate::driver::IoEvent;
 
 /// Pause after a failed `accept` (out of descriptors...) so it does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -1,10 +1,12 @@
 //! Binding, protocol rejection and closing, over real sockets on loopback.
+//! (A graceful close flushing a queued broadcast is in the conformance
+//! suite, `mesh_tests::conformance`, on every adapter.)
 
 mod common;
 
 use std::time::Duration;
 
-use common::{bin, link, node, quiet, wait_routes, within};
+use common::{link, node, quiet, wait_routes, within};
 use mesh_tokio::{Event, MeshSocket, PeerAddr, RejectReason, SendError, Value};
 
 #[tokio::test]
@@ -78,43 +80,6 @@ async fn protocol_mismatch_leaves_both_routing_tables_empty() {
     let rejected = a.counters().await.rejected.protocol_mismatch
         + b.counters().await.rejected.protocol_mismatch;
     assert!(rejected >= 1);
-}
-
-#[tokio::test]
-async fn graceful_close_flushes_a_queued_broadcast() {
-    // Big enough to still be queued in the writer when close is called, and
-    // uncompressed so it stays big.
-    let plain = |c: &mut mesh_tokio::Config| {
-        c.max_outgoing = 0;
-        c.compression.clear();
-    };
-    let a = MeshSocket::builder(common::proto("test"))
-        .config(plain)
-        .bind("127.0.0.1", 0)
-        .await
-        .expect("bind");
-    let b = MeshSocket::builder(common::proto("test"))
-        .config(plain)
-        .bind("127.0.0.1", 0)
-        .await
-        .expect("bind");
-    link(&a, &b, &[b.id()], &[a.id()]).await;
-
-    let mut x: u32 = 0x1234_5678;
-    let big: Vec<u8> = (0..6 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
-    a.send(vec![bin(&big)]).await.expect("send");
-    within(a.close()).await.expect("close");
-
-    let got = within(b.next()).await.expect("the broadcast arrives");
-    assert_eq!(got.packets[1], bin(&big));
-    wait_routes(&b, &[]).await;
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@
 //! [`SCENARIO_LIMIT`] per scenario via [`bounded`]).
 //!
 //! The scenarios: py2p's mesh tests (propagation along a line, protocol
-//! rejection, the handler registry, reply) in plaintext and in TLS, graceful
-//! close, port 0, and a mesh mixing every adapter.
+//! rejection, the handler registry, reply) and whispers staying with direct
+//! peers, in plaintext and in TLS; graceful close, port 0, and a mesh mixing
+//! every adapter.
 
 use std::collections::BTreeSet;
 use std::net::TcpStream;
@@ -69,6 +70,22 @@ pub fn propagation(adapter: &dyn Adapter, enc: Encryption) {
     for (name, n) in [("a", &a), ("b", &b), ("c", &c)] {
         assert!(n.recv().is_none(), "{name} got a second copy");
     }
+}
+
+/// A whisper reaches direct peers only: b gets it, c (behind b) never does.
+pub fn whisper(adapter: &dyn Adapter, enc: Encryption) {
+    let [a, b, c] = line(adapter, enc);
+    a.whisper(vec![bin(b"secret")]).expect("whisper");
+    a.send(vec![bin(b"marker")]).expect("send");
+
+    let at_b = b.next(LIMIT).expect("b gets the whisper");
+    assert_eq!(at_b.packets[1], bin(b"secret"));
+    assert_eq!(at_b.msg_type, u64::from(MainFlag::Whisper.value()));
+    // Same stream a -> b, so had b relayed the whisper, c would see it first.
+    let at_c = c.next(LIMIT).expect("c gets the broadcast");
+    assert_eq!(at_c.packets[1], bin(b"marker"));
+    thread::sleep(Duration::from_millis(200));
+    assert!(c.recv().is_none(), "c must never see the whisper");
 }
 
 /// py2p `test_protocol_rejection`: nodes of different subnets refuse each

@@ -23,6 +23,14 @@ macro_rules! conformance {
                 c::bounded(|| c::propagation(&$adapter, Ssl));
             }
             #[test]
+            fn whisper_plaintext() {
+                c::bounded(|| c::whisper(&$adapter, Plaintext));
+            }
+            #[test]
+            fn whisper_tls() {
+                c::bounded(|| c::whisper(&$adapter, Ssl));
+            }
+            #[test]
             fn protocol_rejection_plaintext() {
                 c::bounded(|| c::protocol_rejection(&$adapter, Plaintext));
             }

@@ -1,9 +1,11 @@
 //! What every runtime adapter does the same way when it hosts a
-//! [`Mesh`](crate::mesh::Mesh): the advertised-address rule, seed mixing and
-//! the adapters' shared defaults.
+//! [`Mesh`](crate::mesh::Mesh): the advertised-address rule, seed mixing,
+//! the adapters' shared defaults and [`Options`], and [`HostDriver`], the
+//! runtime-independent part of an adapter's driver.
 //!
 //! Like the rest of the crate this does no I/O and reads no clock: callers
-//! pass the clock reading, the process id and their own counter.
+//! pass the clock readings and the process id, and carry out the dials,
+//! writes and closes through their [`Runtime`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -20,6 +22,24 @@
 use std::time::Duration;
 
 use crate::mesh::PeerAddr;
+
+mod channels;
+mod command;
+mod driver;
+mod io_event;
+mod options;
+mod runtime;
+mod subscribers;
+mod turns;
+mod waiting;
+
+pub use channels::{Channels, Publish};
+pub use command::{Command, Outgoing, Wait};
+pub use driver::{HostDriver, Input, closed};
+pub use io_event::{IoEvent, WriteEnd};
+pub use options::{Options, Timeouts};
+pub use runtime::{Connection, Runtime};
+pub use turns::Turns;
 
 /// How long a connection's writes may make no progress before it is closed
 /// (the others go on). The adapters' default write-stall timeout.

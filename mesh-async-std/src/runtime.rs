@@ -1,0 +1,112 @@
+//! The smol stack's side of the driver: the channels callers are answered
+//! on, the tasks that dial and move bytes, and the listener. The logic they
+//! serve is `mesh_proto::host::HostDriver`'s.
+
+use std::io;
+
+use async_channel::TrySendError;
+use async_executor::Task;
+use mesh_proto::host::{self, Channels, Publish, Runtime, Timeouts};
+use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
+
+use crate::conn::ConnTasks;
+use crate::driver::IoEvent;
+use crate::net::{self, Security, Stream};
+use crate::spawn::Spawner;
+
+/// The sending side of a one-shot answer: a channel of capacity one. A closed
+/// channel means the asker stopped waiting.
+pub(crate) type Reply<T> = async_channel::Sender<T>;
+
+/// A channel for exactly one answer.
+pub(crate) fn oneshot<T>() -> (Reply<T>, async_channel::Receiver<T>) {
+    async_channel::bounded(1)
+}
+
+/// What the driver's tasks share, and what a close waits for.
+pub(crate) struct Smol {
+    pub(crate) spawner: Spawner,
+    pub(crate) io_tx: async_channel::Sender<IoEvent>,
+    /// The accept loop; dropping the task cancels it, and a close waits
+    /// until it is gone (the listening socket with it).
+    pub(crate) listener: Option<Task<()>>,
+    /// Cloned into every writer; once all are dropped, every writer has flushed.
+    pub(crate) alive: Option<async_channel::Sender<()>>,
+    pub(crate) flushed: Option<async_channel::Receiver<()>>,
+    pub(crate) timeouts: Timeouts,
+    /// Plaintext or TLS, for dials.
+    pub(crate) security: Security,
+}
+
+impl Channels for Smol {
+    type Reply<T> = Reply<T>;
+    type Subscriber = async_channel::Sender<Event>;
+
+    fn reply<T>(to: Reply<T>, value: T) -> Result<(), T> {
+        to.try_send(value).map_err(TrySendError::into_inner)
+    }
+
+    fn gave_up<T>(to: &Reply<T>) -> bool {
+        to.is_closed()
+    }
+
+    fn publish(to: &async_channel::Sender<Event>, event: Event) -> Publish {
+        match to.try_send(event) {
+            Ok(()) => Publish::Sent,
+            Err(TrySendError::Full(_)) => Publish::Full,
+            Err(TrySendError::Closed(_)) => Publish::Gone,
+        }
+    }
+}
+
+impl Runtime for Smol {
+    type Stream = Stream;
+    type Conn = ConnTasks;
+
+    fn open(&mut self, conn: ConnId, stream: Stream) -> io::Result<ConnTasks> {
+        // Gone only once a close has finished, when nothing is opened.
+        let alive = self.alive.clone().ok_or_else(host::closed)?;
+        let (io, write_stall) = (self.io_tx.clone(), self.timeouts.write_stall);
+        Ok(ConnTasks::spawn(
+            &self.spawner,
+            conn,
+            stream,
+            io,
+            write_stall,
+            alive,
+        ))
+    }
+
+    fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()> {
+        let security = self.security.clone();
+        let dial = net::dial(conn, addr, security, self.timeouts, self.io_tx.clone());
+        self.spawner.spawn(dial).detach();
+        Ok(())
+    }
+
+    /// Nothing yet: the accept loop is cancelled, and waited for, in
+    /// `finish_close`; if the handles are dropped instead, it is cancelled
+    /// when the driver is dropped.
+    fn stop_listening(&mut self) {}
+
+    /// Stops listening and answers once every writer is done.
+    fn finish_close(&mut self, reply: Reply<Result<(), SendError>>) {
+        self.alive = None;
+        let flushed = self.flushed.take();
+        let listener = self.listener.take();
+        let finish = async move {
+            // Cancels the accept loop and waits until it (and the listening
+            // socket it owns) is gone.
+            if let Some(listener) = listener {
+                listener.cancel().await;
+            }
+            // Nothing is ever sent: `recv` fails once every writer dropped
+            // its sender.
+            if let Some(flushed) = flushed {
+                while flushed.recv().await.is_ok() {}
+            }
+            let _ = reply.try_send(Ok(()));
+        };
+        self.spawner.spawn(finish).detach();
+    }
+}

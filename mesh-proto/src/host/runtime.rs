@@ -1,0 +1,45 @@
+//! What a [`HostDriver`](super::HostDriver) asks of the adapter's runtime:
+//! its channels, starting tasks (dials, connection I/O), and the listener.
+
+use std::io;
+
+use bytes::Bytes;
+
+use crate::mesh::{ConnId, PeerAddr, SendError};
+
+use super::Channels;
+
+/// An adapter's runtime, as the shared driver logic uses it. Every method
+/// returns at once: what takes time runs in the runtime's own tasks or
+/// threads, which report back through [`IoEvent`](super::IoEvent)s.
+pub trait Runtime: Channels {
+    /// An open connection's byte stream, past its TLS handshake.
+    type Stream;
+    /// The driver's handle on one open connection's reader and writer.
+    type Conn: Connection;
+
+    /// Starts the reader and writer of a newly opened connection.
+    fn open(&mut self, conn: ConnId, stream: Self::Stream) -> io::Result<Self::Conn>;
+
+    /// Starts dialing `addr`; the outcome comes back as `IoEvent::Dialed`.
+    fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()>;
+
+    /// The mesh is closing: stop accepting connections.
+    fn stop_listening(&mut self);
+
+    /// The core has closed every connection and told the writers to flush:
+    /// answer `reply` once they are done and the listener is gone.
+    fn finish_close(&mut self, reply: Self::Reply<Result<(), SendError>>);
+}
+
+/// The driver's handle on one open connection's reader and writer.
+pub trait Connection {
+    /// Queues bytes for writing after those queued before.
+    fn transmit(&self, bytes: Bytes);
+
+    /// Graceful close: the writer flushes what is queued, then shuts down.
+    fn close(self);
+
+    /// The writer has failed: stop reading at once and let the socket go.
+    fn abort(self);
+}
