@@ -47,6 +47,7 @@ mod config;
 mod conn;
 mod handler;
 mod inbound;
+mod known;
 mod outbound;
 mod rng;
 #[cfg(feature = "sim")]
@@ -100,7 +101,7 @@ pub struct Mesh {
     conns: BTreeMap<ConnId, Conn>,
     routes: BTreeMap<PeerId, ConnId>,
     /// Advertised addresses of peers we have heard of, for healing.
-    known: BTreeMap<PeerId, PeerAddr>,
+    known: known::Known,
     seen: SeenCache,
     queue: VecDeque<Message>,
     lagged: u64,
@@ -162,7 +163,7 @@ impl Mesh {
             next_conn: 1,
             conns: BTreeMap::new(),
             routes: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: known::Known::default(),
             seen,
             queue: VecDeque::new(),
             lagged: 0,

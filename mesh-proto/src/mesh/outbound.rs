@@ -222,16 +222,19 @@ impl Mesh {
         // A random sample of remembered peers: start at a random point of the
         // (hash-derived, so evenly spread) ids and walk on, O(log n + k).
         let room = self.cfg.max_peers_per_list.saturating_sub(routed.len());
-        let start = super::PeerId(bytes::Bytes::from(random_id_text(&mut self.rng)));
-        routed.extend(
-            self.known
-                .range(start..)
-                .chain(self.known.iter())
-                .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
-                .take(EXTRA_REMEMBERED.min(room)),
+        let start = random_id_text(&mut self.rng);
+        let remembered = self
+            .known
+            .iter_from(&start)
+            .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
+            .take(EXTRA_REMEMBERED.min(room));
+        let mut entries = Vec::with_capacity(routed.len() + EXTRA_REMEMBERED);
+        entries.extend(
+            routed
+                .into_iter()
+                .map(|(p, a)| peer_entry(addr_value(a), p)),
         );
-        let mut entries = Vec::with_capacity(routed.len());
-        entries.extend(routed.into_iter().map(|(p, a)| peer_entry(a, p)));
+        entries.extend(remembered.map(|(p, a)| peer_entry(a.value(), p)));
         vec![Value::from(SubFlag::Peers.value()), Value::Array(entries)]
     }
 
@@ -317,8 +320,8 @@ pub(crate) fn random_id_text(rng: &mut super::rng::Rng) -> Vec<u8> {
 }
 
 /// `[[host, port], id]`, one entry of a peer list.
-fn peer_entry(addr: &PeerAddr, peer: &super::PeerId) -> Value {
-    Value::Array(vec![addr_value(addr), Value::Bin(peer.0.clone())])
+fn peer_entry(addr: Value, peer: &super::PeerId) -> Value {
+    Value::Array(vec![addr, Value::Bin(peer.0.clone())])
 }
 
 /// `[host, port]` as py2p writes it (host a str, port an int).
