@@ -303,7 +303,7 @@ impl Mesh {
             // Point the refused node elsewhere before closing, so a joiner that
             // picked a full node still finds the mesh.
             let payload = self.peer_list(None, None);
-            if let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now)
+            if let Ok(body) = self.own_body_unhashed(MainFlag::Whisper.value().into(), payload, now)
                 && let Ok((framed, _)) = crate::wire::frame_body(&body, None)
             {
                 self.counters.frames_out += 1;

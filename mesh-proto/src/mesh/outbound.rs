@@ -55,10 +55,21 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) -> Result<(Bytes, MsgId), WireError> {
-        let frame = Frame::new(msg_type, self.id.0.clone(), self.unix_time(now), payload);
-        let body = Bytes::from(frame.encode_body()?);
+        let body = self.own_body_unhashed(msg_type, payload, now)?;
         let id = MsgId(Sha256::digest(&body).into());
         Ok((body, id))
+    }
+
+    /// [`Mesh::own_body`] without the id, for protocol messages whose id
+    /// nobody keeps (handshakes, peer lists): hashing them was pure cost.
+    pub(crate) fn own_body_unhashed(
+        &self,
+        msg_type: u64,
+        payload: Vec<Value>,
+        now: Instant,
+    ) -> Result<Bytes, WireError> {
+        let frame = Frame::new(msg_type, self.id.0.clone(), self.unix_time(now), payload);
+        Ok(Bytes::from(frame.encode_body()?))
     }
 
     /// Sends one message of ours on one connection only.
@@ -168,7 +179,7 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) {
-        let Ok((body, _)) = self.own_body(flag.value().into(), payload, now) else {
+        let Ok(body) = self.own_body_unhashed(flag.value().into(), payload, now) else {
             return;
         };
         if let Ok((framed, _)) = frame_body(&body, None) {
@@ -183,7 +194,8 @@ impl Mesh {
     pub(crate) fn send_peers(&mut self, conn: ConnId, now: Instant) {
         let recipient = self.conns.get(&conn).and_then(|c| c.peer.clone());
         let payload = self.peer_list(Some(conn), recipient.as_ref());
-        let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
+        let Ok(body) = self.own_body_unhashed(MainFlag::Whisper.value().into(), payload, now)
+        else {
             return;
         };
         self.send_body_to(&[conn], &body, None, false, now);
@@ -289,7 +301,8 @@ impl Mesh {
             Value::from(SubFlag::Request.value()),
             Value::Bin(Bytes::from_static(b"*")),
         ];
-        let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
+        let Ok(body) = self.own_body_unhashed(MainFlag::Whisper.value().into(), payload, now)
+        else {
             return;
         };
         let targets: Vec<ConnId> = self.routes.values().copied().collect();

@@ -196,58 +196,45 @@ struct LinkEnd {
     last_arrival: Duration,
 }
 
-/// Link ends by node, each node's sorted by connection: a lookup searches the
-/// node's few links, not one map of every link in the network.
+/// A node's link ends, sorted by connection, kept with the node: a lookup
+/// searches its few links, next to the state the step touches anyway.
 #[derive(Debug, Default)]
-struct Links {
-    by_node: Vec<Vec<(ConnId, LinkEnd)>>,
-}
+struct LinkEnds(Vec<(ConnId, LinkEnd)>);
 
-impl Links {
-    fn ends(&self, n: NodeIdx) -> &[(ConnId, LinkEnd)] {
-        self.by_node.get(n.0).map_or(&[], Vec::as_slice)
+impl LinkEnds {
+    fn find(&self, conn: ConnId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&conn, |(c, _)| *c)
     }
 
-    fn find(&self, n: NodeIdx, conn: ConnId) -> Result<usize, usize> {
-        self.ends(n).binary_search_by_key(&conn, |(c, _)| *c)
+    fn contains(&self, conn: ConnId) -> bool {
+        self.find(conn).is_ok()
     }
 
-    fn contains(&self, n: NodeIdx, conn: ConnId) -> bool {
-        self.find(n, conn).is_ok()
+    fn get(&self, conn: ConnId) -> Option<&LinkEnd> {
+        let i = self.find(conn).ok()?;
+        Some(&self.0[i].1)
     }
 
-    fn get(&self, n: NodeIdx, conn: ConnId) -> Option<&LinkEnd> {
-        let i = self.find(n, conn).ok()?;
-        Some(&self.by_node[n.0][i].1)
+    fn get_mut(&mut self, conn: ConnId) -> Option<&mut LinkEnd> {
+        let i = self.find(conn).ok()?;
+        Some(&mut self.0[i].1)
     }
 
-    fn get_mut(&mut self, n: NodeIdx, conn: ConnId) -> Option<&mut LinkEnd> {
-        let i = self.find(n, conn).ok()?;
-        Some(&mut self.by_node[n.0][i].1)
-    }
-
-    fn insert(&mut self, n: NodeIdx, conn: ConnId, end: LinkEnd) {
-        if self.by_node.len() <= n.0 {
-            self.by_node.resize_with(n.0 + 1, Vec::new);
-        }
-        match self.find(n, conn) {
-            Ok(i) => self.by_node[n.0][i].1 = end,
+    fn insert(&mut self, conn: ConnId, end: LinkEnd) {
+        match self.find(conn) {
+            Ok(i) => self.0[i].1 = end,
             // Connection ids only grow: this is almost always a push.
-            Err(i) => self.by_node[n.0].insert(i, (conn, end)),
+            Err(i) => self.0.insert(i, (conn, end)),
         }
     }
 
-    fn remove(&mut self, n: NodeIdx, conn: ConnId) -> Option<LinkEnd> {
-        let i = self.find(n, conn).ok()?;
-        Some(self.by_node[n.0].remove(i).1)
+    fn remove(&mut self, conn: ConnId) -> Option<LinkEnd> {
+        let i = self.find(conn).ok()?;
+        Some(self.0.remove(i).1)
     }
 
-    /// Every link end, by node then connection.
-    fn iter(&self) -> impl Iterator<Item = (NodeIdx, ConnId, &LinkEnd)> + '_ {
-        self.by_node
-            .iter()
-            .enumerate()
-            .flat_map(|(n, ends)| ends.iter().map(move |(c, l)| (NodeIdx(n), *c, l)))
+    fn iter(&self) -> impl Iterator<Item = (ConnId, &LinkEnd)> + '_ {
+        self.0.iter().map(|(c, l)| (*c, l))
     }
 }
 
@@ -263,6 +250,7 @@ struct Node {
     incarnation: u32,
     /// `Connected` events seen (py2p's `connect`).
     connected_events: u32,
+    links: LinkEnds,
 }
 
 #[derive(Debug)]
@@ -286,7 +274,6 @@ pub struct Sim {
     /// Non-timer inputs still queued (the network is "quiet" at zero).
     pending_io: usize,
     nodes: Vec<Node>,
-    links: Links,
     tracked: BTreeMap<MsgId, Tracked>,
     violations: Vec<String>,
     steps: u64,
@@ -306,7 +293,6 @@ impl Sim {
             queue: Queue::default(),
             pending_io: 0,
             nodes: Vec::new(),
-            links: Links::default(),
             tracked: BTreeMap::new(),
             violations: Vec::new(),
             steps: 0,
@@ -357,6 +343,7 @@ impl Sim {
             received: Vec::new(),
             incarnation: 0,
             connected_events: 0,
+            links: LinkEnds::default(),
         });
         idx
     }
@@ -475,7 +462,7 @@ impl Sim {
         let now = self.instant();
         match input {
             Input::Bytes { conn, data } => {
-                if self.links.contains(node, conn) {
+                if self.nodes[node.0].links.contains(conn) {
                     self.nodes[node.0].mesh.handle_bytes(conn, &data, now);
                 }
             }
@@ -487,8 +474,7 @@ impl Sim {
                 let remote = self.nodes[from.0].addr.clone();
                 let conn = self.nodes[node.0].mesh.handle_accepted(Some(remote), now);
                 let last = self.now;
-                self.links.insert(
-                    node,
+                self.nodes[node.0].links.insert(
                     conn,
                     LinkEnd {
                         peer: from,
@@ -497,8 +483,7 @@ impl Sim {
                         last_arrival: last,
                     },
                 );
-                self.links.insert(
-                    from,
+                self.nodes[from.0].links.insert(
                     from_conn,
                     LinkEnd {
                         peer: node,
@@ -512,7 +497,7 @@ impl Sim {
                 self.nodes[node.0].mesh.handle_dialed(conn, ok, now);
             }
             Input::Closed { conn } => {
-                if self.links.remove(node, conn).is_some() {
+                if self.nodes[node.0].links.remove(conn).is_some() {
                     self.nodes[node.0].mesh.handle_closed(conn, now);
                 }
             }
@@ -579,7 +564,7 @@ impl Sim {
         let Some(t) = self.tracked.get(&msg.id) else {
             return;
         };
-        let from = self.links.get(n, msg.conn).map(|l| l.peer);
+        let from = self.nodes[n.0].links.get(msg.conn).map(|l| l.peer);
         let hops = match from {
             Some(p) if p == t.origin => 1,
             Some(p) => t.deliveries.get(&p).map_or(0, |(_, h)| h + 1),
@@ -598,7 +583,7 @@ impl Sim {
 
     fn transmit(&mut self, n: NodeIdx, conn: ConnId, bytes: Bytes) {
         let jitter = self.jitter();
-        let Some(link) = self.links.get_mut(n, conn) else {
+        let Some(link) = self.nodes[n.0].links.get_mut(conn) else {
             return;
         };
         let at = (self.now + link.latency + jitter).max(link.last_arrival);
@@ -676,7 +661,7 @@ impl Sim {
 
     /// Closes our end; the peer sees the close after what was in flight.
     fn close_link(&mut self, n: NodeIdx, conn: ConnId) {
-        if let Some(link) = self.links.remove(n, conn) {
+        if let Some(link) = self.nodes[n.0].links.remove(conn) {
             let at = (self.now + link.latency).max(link.last_arrival);
             self.push(
                 at,
@@ -691,7 +676,7 @@ impl Sim {
     /// Resets the link under both ends: each sees a close after the link's
     /// latency, and bytes still in flight are lost.
     fn reset_link(&mut self, n: NodeIdx, conn: ConnId) {
-        if let Some(link) = self.links.get(n, conn) {
+        if let Some(link) = self.nodes[n.0].links.get(conn) {
             let at = self.now + link.latency;
             let (peer, peer_conn) = (link.peer, link.peer_conn);
             self.push(at, peer, Input::Closed { conn: peer_conn });
@@ -720,11 +705,11 @@ impl Sim {
 
     /// Crashes a node: its links reset, it stops answering.
     pub fn crash(&mut self, n: NodeIdx) {
-        let conns: Vec<ConnId> = self.links.ends(n).iter().map(|(c, _)| *c).collect();
+        let conns: Vec<ConnId> = self.nodes[n.0].links.iter().map(|(c, _)| c).collect();
         for conn in conns {
             self.reset_link(n, conn);
             // A dead node processes nothing: drop its end now.
-            self.links.remove(n, conn);
+            self.nodes[n.0].links.remove(conn);
         }
         self.nodes[n.0].alive = false;
         self.nodes[n.0].timer = None;
@@ -754,10 +739,12 @@ impl Sim {
                 self.nodes[m.0].group = g as u32 + 1;
             }
         }
-        let cross: Vec<(NodeIdx, ConnId)> = self
-            .links
+        let nodes = &self.nodes;
+        let cross: Vec<(NodeIdx, ConnId)> = nodes
             .iter()
-            .filter(|(a, _, l)| self.nodes[a.0].group != self.nodes[l.peer.0].group && *a < l.peer)
+            .enumerate()
+            .flat_map(|(a, n)| n.links.iter().map(move |(c, l)| (NodeIdx(a), c, l)))
+            .filter(|(a, _, l)| nodes[a.0].group != nodes[l.peer.0].group && *a < l.peer)
             .map(|(a, c, _)| (a, c))
             .collect();
         for (n, conn) in cross {
@@ -774,7 +761,7 @@ impl Sim {
 
     /// Stalls a link: bytes written to it from now on arrive `d` later.
     pub fn stall(&mut self, n: NodeIdx, conn: ConnId, d: Duration) {
-        if let Some(link) = self.links.get_mut(n, conn) {
+        if let Some(link) = self.nodes[n.0].links.get_mut(conn) {
             link.last_arrival = link.last_arrival.max(self.now) + d;
         }
     }
@@ -885,6 +872,7 @@ impl Sim {
                 .filter(|(_, n)| n.alive)
                 .map(|(i, n)| (&n.mesh.id().0[..], i)),
         );
+        let edges = self.route_edges(&by_id);
         for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.alive) {
             let m = &node.mesh;
             let cfg = m.config();
@@ -895,6 +883,7 @@ impl Sim {
                 ));
             }
             if self.pending_io == 0 {
+                let me = by_id.get(&m.id().0);
                 for (peer, _) in m.routes() {
                     let Some(j) = by_id.get(&peer.0) else {
                         return Err(format!(
@@ -902,7 +891,8 @@ impl Sim {
                             self.cfg.seed
                         ));
                     };
-                    if !self.nodes[j].mesh.is_connected_to(m.id()) {
+                    // Whether j routes to our id: an edge to whoever holds it.
+                    if me.is_none_or(|me| edges.binary_search(&(j, me)).is_err()) {
                         return Err(format!(
                             "routing not symmetric: {i} has {j}, not the reverse (seed {})",
                             self.cfg.seed
@@ -912,6 +902,24 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// Every route of every live node as (node, peer's node), sorted: one
+    /// pass over the routing tables instead of a table lookup per route.
+    fn route_edges(&self, by_id: &IdIndex<'_>) -> Vec<(usize, usize)> {
+        let mut edges: Vec<(usize, usize)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.alive)
+            .flat_map(|(i, n)| {
+                n.mesh
+                    .routes()
+                    .filter_map(move |(p, _)| Some((i, by_id.get(&p.0)?)))
+            })
+            .collect();
+        edges.sort_unstable();
+        edges
     }
 }
 
