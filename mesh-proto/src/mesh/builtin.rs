@@ -178,10 +178,12 @@ impl Mesh {
             .filter(|(id, _)| **id != self.id.0)
             .collect();
         self.rng.shuffle(&mut entries);
+        // Only our own dials below change it: counted once, not per entry.
+        let mut outgoing = self.outgoing_count();
         for (id, (host, text, port)) in entries {
             let key = IdKey::new(PeerId(id.clone()));
             self.remember(&key, host, text, port);
-            if self.outgoing_count() >= self.target_outgoing() {
+            if outgoing >= self.target_outgoing() {
                 continue;
             }
             let peer = key.id();
@@ -194,6 +196,7 @@ impl Mesh {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.expected = Some(peer.clone());
             }
+            outgoing = self.outgoing_count();
         }
         true
     }

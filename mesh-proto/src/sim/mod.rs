@@ -872,7 +872,16 @@ impl Sim {
                 .filter(|(_, n)| n.alive)
                 .map(|(i, n)| (&n.mesh.id().0[..], i)),
         );
-        let edges = self.route_edges(&by_id);
+        // Routing tables settle only once quiet: checked then.
+        let routes = if self.pending_io == 0 {
+            self.route_peers(&by_id)
+        } else {
+            Vec::new()
+        };
+        let mut edges: Vec<(usize, usize)> =
+            routes.iter().filter_map(|&(i, j)| Some((i, j?))).collect();
+        edges.sort_unstable();
+        let mut routes = routes.into_iter().peekable();
         for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.alive) {
             let m = &node.mesh;
             let cfg = m.config();
@@ -882,44 +891,35 @@ impl Sim {
                     self.cfg.seed
                 ));
             }
-            if self.pending_io == 0 {
-                let me = by_id.get(&m.id().0);
-                for (peer, _) in m.routes() {
-                    let Some(j) = by_id.get(&peer.0) else {
-                        return Err(format!(
-                            "node {i} routes to a dead or unknown peer (seed {})",
-                            self.cfg.seed
-                        ));
-                    };
-                    // Whether j routes to our id: an edge to whoever holds it.
-                    if me.is_none_or(|me| edges.binary_search(&(j, me)).is_err()) {
-                        return Err(format!(
-                            "routing not symmetric: {i} has {j}, not the reverse (seed {})",
-                            self.cfg.seed
-                        ));
-                    }
+            let me = by_id.get(&m.id().0);
+            while let Some((_, peer)) = routes.next_if(|(from, _)| *from == i) {
+                let Some(j) = peer else {
+                    return Err(format!(
+                        "node {i} routes to a dead or unknown peer (seed {})",
+                        self.cfg.seed
+                    ));
+                };
+                // Whether j routes to our id: an edge to whoever holds it.
+                if me.is_none_or(|me| edges.binary_search(&(j, me)).is_err()) {
+                    return Err(format!(
+                        "routing not symmetric: {i} has {j}, not the reverse (seed {})",
+                        self.cfg.seed
+                    ));
                 }
             }
         }
         Ok(())
     }
 
-    /// Every route of every live node as (node, peer's node), sorted: one
-    /// pass over the routing tables instead of a table lookup per route.
-    fn route_edges(&self, by_id: &IdIndex<'_>) -> Vec<(usize, usize)> {
-        let mut edges: Vec<(usize, usize)> = self
-            .nodes
+    /// Every route of every live node as (node, the peer's node if live),
+    /// in node then routing-table order: the tables are walked once.
+    fn route_peers(&self, by_id: &IdIndex<'_>) -> Vec<(usize, Option<usize>)> {
+        self.nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.alive)
-            .flat_map(|(i, n)| {
-                n.mesh
-                    .routes()
-                    .filter_map(move |(p, _)| Some((i, by_id.get(&p.0)?)))
-            })
-            .collect();
-        edges.sort_unstable();
-        edges
+            .flat_map(|(i, n)| n.mesh.routes().map(move |(p, _)| (i, by_id.get(&p.0))))
+            .collect()
     }
 }
 
