@@ -878,7 +878,7 @@ impl Sim {
         } else {
             Vec::new()
         };
-        let mut edges: Vec<(usize, usize)> =
+        let mut edges: Vec<(u32, u32)> =
             routes.iter().filter_map(|&(i, j)| Some((i, j?))).collect();
         edges.sort_unstable();
         let mut routes = routes.into_iter().peekable();
@@ -891,8 +891,8 @@ impl Sim {
                     self.cfg.seed
                 ));
             }
-            let me = by_id.get(&m.id().0);
-            while let Some((_, peer)) = routes.next_if(|(from, _)| *from == i) {
+            let me = by_id.get(&m.id().0).map(index32);
+            while let Some((_, peer)) = routes.next_if(|(from, _)| *from == index32(i)) {
                 let Some(j) = peer else {
                     return Err(format!(
                         "node {i} routes to a dead or unknown peer (seed {})",
@@ -913,14 +913,23 @@ impl Sim {
 
     /// Every route of every live node as (node, the peer's node if live),
     /// in node then routing-table order: the tables are walked once.
-    fn route_peers(&self, by_id: &IdIndex<'_>) -> Vec<(usize, Option<usize>)> {
+    /// Node indexes as u32 keep these lists small (a route each).
+    fn route_peers(&self, by_id: &IdIndex<'_>) -> Vec<(u32, Option<u32>)> {
         self.nodes
             .iter()
             .enumerate()
             .filter(|(_, n)| n.alive)
-            .flat_map(|(i, n)| n.mesh.routes().map(move |(p, _)| (i, by_id.get(&p.0))))
+            .flat_map(|(i, n)| {
+                n.mesh
+                    .routes()
+                    .map(move |(p, _)| (index32(i), by_id.get(&p.0).map(index32)))
+            })
             .collect()
     }
+}
+
+fn index32(i: usize) -> u32 {
+    u32::try_from(i).expect("under 2^32 nodes")
 }
 
 /// Node indexes by id, for checking every route of a large network: a
