@@ -6,19 +6,27 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::wire::{Compression, Decoded, MainFlag, SubFlag, Value, compare_base58_ints};
+use crate::wire::{Compression, Decoded, MainFlag, SubFlag, Utf8Bytes, Value, compare_base58_ints};
 
+use super::known::{IdKey, KnownAddr};
 use super::outbound::addr_value;
 use super::{ConnId, Event, Mesh, Message, PeerAddr, PeerId, RejectReason};
 
 /// `[host, port]` with host str or bin and port an integer that fits.
 fn parse_addr(v: &Value) -> Option<PeerAddr> {
+    let (_, host, port) = parse_host_port(v)?;
+    Some(PeerAddr::new(host, port))
+}
+
+/// [`parse_addr`] without allocating: the host as the frame's bytes and text.
+fn parse_host_port(v: &Value) -> Option<(&Bytes, &str, u16)> {
     let [host, port] = v.as_array()? else {
         return None;
     };
-    let host = std::str::from_utf8(host.as_str_or_bin()?).ok()?;
+    let bytes = host.as_str_or_bin()?;
+    let text = std::str::from_utf8(bytes).ok()?;
     let port = u16::try_from(port.as_int()?.as_u64()?).ok()?;
-    Some(PeerAddr::new(host, port))
+    Some((bytes, text, port))
 }
 
 /// A compression list: known flags kept in order, the rest ignored.
@@ -94,7 +102,8 @@ impl Mesh {
         c.peer_compression = methods;
         let was_empty = self.routes.is_empty();
         self.routes.insert(peer.clone(), conn);
-        self.remember(peer.clone(), addr.clone());
+        let host = Bytes::copy_from_slice(addr.host.as_bytes());
+        self.remember(&IdKey::new(peer.clone()), &host, &addr.host, addr.port);
         if !replaced {
             self.event(Event::PeerUp {
                 conn,
@@ -123,30 +132,29 @@ impl Mesh {
         true
     }
 
-    /// Keeps an address for healing, bounded.
-    fn remember(&mut self, peer: PeerId, addr: PeerAddr) {
+    /// Keeps an address for healing, bounded. `host` is `text`'s bytes,
+    /// shared (not copied) if kept.
+    fn remember(&mut self, key: &IdKey, host: &Bytes, text: &str, port: u16) {
         // Peer lists mostly repeat what we know: one lookup, nothing replaced.
-        if self.known.get(&peer) == Some(&addr) {
-            return;
-        }
+        let present = match self.known.get(key) {
+            Some(a) if a.is(text, port) => return,
+            found => found.is_some(),
+        };
         if self.cfg.max_known_addrs == 0 {
             // Nothing to evict: a cap of 0 remembers nothing.
             return;
         }
-        if self.known.len() >= self.cfg.max_known_addrs && !self.known.contains_key(&peer) {
+        let Ok(host) = Utf8Bytes::from_bytes(host.clone()) else {
+            return;
+        };
+        if self.known.len() >= self.cfg.max_known_addrs && !present {
             // Forget a random one so the set keeps turning over.
-            let start = PeerId(Bytes::from(super::outbound::random_id_text(&mut self.rng)));
-            let victim = self
-                .known
-                .range(start..)
-                .next()
-                .or_else(|| self.known.iter().next())
-                .map(|(p, _)| p.clone());
-            if let Some(victim) = victim {
+            let start = super::outbound::random_id_text(&mut self.rng);
+            if let Some(victim) = self.known.first_from(&start) {
                 self.known.remove(&victim);
             }
         }
-        self.known.insert(peer, addr);
+        self.known.insert(key.clone(), KnownAddr::new(host, port));
     }
 
     /// `[peers, [[[host, port], id], ...]]`: dial the ones we do not know
@@ -155,40 +163,61 @@ impl Mesh {
         let Some(list) = msg.packets.get(1).and_then(Value::as_array) else {
             return true;
         };
-        let mut entries: Vec<(PeerId, PeerAddr)> = list
+        // Borrowed from the frame: most entries are known already and cost
+        // no allocation at all.
+        let mut entries: Vec<(&Bytes, (&Bytes, &str, u16))> = list
             .iter()
             .take(self.cfg.max_peers_per_list)
             .filter_map(|e| {
                 let [addr, id] = e.as_array()? else {
                     return None;
                 };
-                Some((PeerId(id.as_str_or_bin()?.clone()), parse_addr(addr)?))
+                let addr = parse_host_port(addr)?;
+                Some((id.as_str_or_bin()?, addr))
             })
-            .filter(|(id, _)| *id != self.id)
+            .filter(|(id, _)| **id != self.id.0)
             .collect();
         self.rng.shuffle(&mut entries);
-        for (peer, addr) in entries {
-            self.remember(peer.clone(), addr.clone());
-            if self.outgoing_count() >= self.target_outgoing() {
+        // Only our own dials below change it: counted once, not per entry.
+        let mut outgoing = self.outgoing_count();
+        for (id, (host, text, port)) in entries {
+            let key = IdKey::new(PeerId(id.clone()));
+            self.remember(&key, host, text, port);
+            if outgoing >= self.target_outgoing() {
                 continue;
             }
-            if self.routes.contains_key(&peer) || self.is_dialing(&peer, &addr) {
+            let peer = key.id();
+            if self.routes.contains_key(peer)
+                || self.is_dialing_where(peer, |a| a.port == port && a.host == text)
+            {
                 continue;
             }
-            let conn = self.connect(addr, now);
+            let conn = self.connect(PeerAddr::new(text, port), now);
             if let Some(c) = self.conns.get_mut(&conn) {
-                c.expected = Some(peer);
+                c.expected = Some(peer.clone());
             }
+            outgoing = self.outgoing_count();
         }
         true
     }
 
     /// Whether a connection not yet handshaken is headed for this peer or address.
     pub(crate) fn is_dialing(&self, peer: &PeerId, addr: &PeerAddr) -> bool {
+        self.is_dialing_where(peer, |a| a == addr)
+    }
+
+    /// [`Mesh::is_dialing`] for a remembered address.
+    pub(crate) fn is_dialing_known(&self, peer: &PeerId, addr: &KnownAddr) -> bool {
+        self.is_dialing_where(peer, |a| addr.is(&a.host, a.port))
+    }
+
+    /// Whether a connection not yet handshaken is headed for this peer or an
+    /// address `is_addr` matches.
+    fn is_dialing_where(&self, peer: &PeerId, is_addr: impl Fn(&PeerAddr) -> bool) -> bool {
         self.conns.values().any(|c| {
             !c.handshaken()
                 && c.outgoing
-                && (c.expected.as_ref() == Some(peer) || c.addr.as_ref() == Some(addr))
+                && (c.expected.as_ref() == Some(peer) || c.addr.as_ref().is_some_and(&is_addr))
         })
     }
 

@@ -47,6 +47,7 @@ mod config;
 mod conn;
 mod handler;
 mod inbound;
+mod known;
 mod outbound;
 mod rng;
 #[cfg(feature = "sim")]
@@ -100,7 +101,7 @@ pub struct Mesh {
     conns: BTreeMap<ConnId, Conn>,
     routes: BTreeMap<PeerId, ConnId>,
     /// Advertised addresses of peers we have heard of, for healing.
-    known: BTreeMap<PeerId, PeerAddr>,
+    known: known::Known,
     seen: SeenCache,
     queue: VecDeque<Message>,
     lagged: u64,
@@ -162,7 +163,7 @@ impl Mesh {
             next_conn: 1,
             conns: BTreeMap::new(),
             routes: BTreeMap::new(),
-            known: BTreeMap::new(),
+            known: known::Known::default(),
             seen,
             queue: VecDeque::new(),
             lagged: 0,
@@ -302,7 +303,7 @@ impl Mesh {
             // Point the refused node elsewhere before closing, so a joiner that
             // picked a full node still finds the mesh.
             let payload = self.peer_list(None, None);
-            if let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now)
+            if let Ok(body) = self.own_body_unhashed(MainFlag::Whisper.value().into(), payload, now)
                 && let Ok((framed, _)) = crate::wire::frame_body(&body, None)
             {
                 self.counters.frames_out += 1;

@@ -55,10 +55,21 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) -> Result<(Bytes, MsgId), WireError> {
-        let frame = Frame::new(msg_type, self.id.0.clone(), self.unix_time(now), payload);
-        let body = Bytes::from(frame.encode_body()?);
+        let body = self.own_body_unhashed(msg_type, payload, now)?;
         let id = MsgId(Sha256::digest(&body).into());
         Ok((body, id))
+    }
+
+    /// [`Mesh::own_body`] without the id, for protocol messages whose id
+    /// nobody keeps (handshakes, peer lists): hashing them was pure cost.
+    pub(crate) fn own_body_unhashed(
+        &self,
+        msg_type: u64,
+        payload: Vec<Value>,
+        now: Instant,
+    ) -> Result<Bytes, WireError> {
+        let frame = Frame::new(msg_type, self.id.0.clone(), self.unix_time(now), payload);
+        Ok(Bytes::from(frame.encode_body()?))
     }
 
     /// Sends one message of ours on one connection only.
@@ -177,7 +188,7 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) {
-        let Ok((body, _)) = self.own_body(flag.value().into(), payload, now) else {
+        let Ok(body) = self.own_body_unhashed(flag.value().into(), payload, now) else {
             return;
         };
         if let Ok((framed, _)) = frame_body(&body, None) {
@@ -192,7 +203,8 @@ impl Mesh {
     pub(crate) fn send_peers(&mut self, conn: ConnId, now: Instant) {
         let recipient = self.conns.get(&conn).and_then(|c| c.peer.clone());
         let payload = self.peer_list(Some(conn), recipient.as_ref());
-        let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
+        let Ok(body) = self.own_body_unhashed(MainFlag::Whisper.value().into(), payload, now)
+        else {
             return;
         };
         self.send_body_to(&[conn], &body, None, false, now);
@@ -231,16 +243,19 @@ impl Mesh {
         // A random sample of remembered peers: start at a random point of the
         // (hash-derived, so evenly spread) ids and walk on, O(log n + k).
         let room = self.cfg.max_peers_per_list.saturating_sub(routed.len());
-        let start = super::PeerId(bytes::Bytes::from(random_id_text(&mut self.rng)));
-        routed.extend(
-            self.known
-                .range(start..)
-                .chain(self.known.iter())
-                .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
-                .take(EXTRA_REMEMBERED.min(room)),
+        let start = random_id_text(&mut self.rng);
+        let remembered = self
+            .known
+            .iter_from(&start)
+            .filter(|(p, _)| !self.routes.contains_key(*p) && recipient != Some(*p))
+            .take(EXTRA_REMEMBERED.min(room));
+        let mut entries = Vec::with_capacity(routed.len() + EXTRA_REMEMBERED);
+        entries.extend(
+            routed
+                .into_iter()
+                .map(|(p, a)| peer_entry(addr_value(a), p)),
         );
-        let mut entries = Vec::with_capacity(routed.len());
-        entries.extend(routed.into_iter().map(|(p, a)| peer_entry(a, p)));
+        entries.extend(remembered.map(|(p, a)| peer_entry(a.value(), p)));
         vec![Value::from(SubFlag::Peers.value()), Value::Array(entries)]
     }
 
@@ -295,7 +310,8 @@ impl Mesh {
             Value::from(SubFlag::Request.value()),
             Value::Bin(Bytes::from_static(b"*")),
         ];
-        let Ok((body, _)) = self.own_body(MainFlag::Whisper.value().into(), payload, now) else {
+        let Ok(body) = self.own_body_unhashed(MainFlag::Whisper.value().into(), payload, now)
+        else {
             return;
         };
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
@@ -326,8 +342,8 @@ pub(crate) fn random_id_text(rng: &mut super::rng::Rng) -> Vec<u8> {
 }
 
 /// `[[host, port], id]`, one entry of a peer list.
-fn peer_entry(addr: &PeerAddr, peer: &super::PeerId) -> Value {
-    Value::Array(vec![addr_value(addr), Value::Bin(peer.0.clone())])
+fn peer_entry(addr: Value, peer: &super::PeerId) -> Value {
+    Value::Array(vec![addr, Value::Bin(peer.0.clone())])
 }
 
 /// `[host, port]` as py2p writes it (host a str, port an int).

@@ -123,8 +123,8 @@ impl Mesh {
         let mut candidates: Vec<_> = self
             .known
             .iter()
-            .filter(|(p, a)| !self.routes.contains_key(*p) && !self.is_dialing(p, a))
-            .map(|(p, a)| (p.clone(), a.clone()))
+            .filter(|(p, a)| !self.routes.contains_key(*p) && !self.is_dialing_known(p, a))
+            .map(|(p, a)| (p.clone(), a.to_addr()))
             .collect();
         if candidates.is_empty() && self.routes.is_empty() && self.lost.is_empty() {
             // Nobody to ask and nowhere to go: wait for someone to dial us.

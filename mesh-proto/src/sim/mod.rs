@@ -26,8 +26,7 @@
 
 mod stats;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,6 +36,10 @@ pub use stats::BroadcastStats;
 use crate::mesh::rng_for_sim::Rng;
 use crate::mesh::{Config, ConnId, Event, Mesh, Message, Output, PeerAddr, SendError};
 use crate::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};
+
+/// Node `i` listens at `sim-{i}:4444`.
+const ADDR_PREFIX: &str = "sim-";
+const ADDR_PORT: u16 = 4444;
 
 /// A node's index in the simulation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,34 +99,92 @@ enum Input {
     Timer,
 }
 
-/// A queued input, ordered by time, then by when it was queued (the seq
-/// breaks ties deterministically).
-#[derive(Debug)]
+/// A queued input's place in the queue: ordered by time, then by when it
+/// was queued (the seq breaks ties deterministically). Kept small and plain
+/// (the input waits in a slab) so sorting moves and compares little.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Scheduled {
-    at: Duration,
+    /// Virtual time in nanoseconds.
+    at: u64,
     seq: u64,
-    node: NodeIdx,
-    input: Input,
+    /// Index of the input in `Queue::slots`.
+    slot: u32,
 }
 
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Scheduled) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+/// Width of a queue bucket in nanoseconds.
+const BUCKET_NANOS: u64 = 1_000_000;
+
+/// Inputs waiting for their time, a calendar queue: inputs at or after
+/// `limit` wait unsorted in 1 ms buckets; those before it in `current`,
+/// sorted latest first, so the next one pops off the end. Each input is
+/// sorted once, among the few of its bucket, where a heap of all of them
+/// would take a cache miss per level on every pop. The (node, input) pairs
+/// wait in a slab whose freed slots are reused.
+#[derive(Debug, Default)]
+struct Queue {
+    current: Vec<Scheduled>,
+    /// Every input before this time is in `current`.
+    limit: u64,
+    buckets: BTreeMap<u64, Vec<Scheduled>>,
+    slots: Vec<Option<(NodeIdx, Input)>>,
+    free: Vec<u32>,
+}
+
+impl Queue {
+    fn push(&mut self, at: u64, seq: u64, node: NodeIdx, input: Input) {
+        let entry = Some((node, input));
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = entry;
+                i
+            }
+            None => {
+                self.slots.push(entry);
+                u32::try_from(self.slots.len() - 1).expect("under 2^32 queued inputs")
+            }
+        };
+        let s = Scheduled { at, seq, slot };
+        if at < self.limit {
+            // Rare (the bucket under way): keep `current` sorted.
+            let i = self.current.partition_point(|x| *x > s);
+            self.current.insert(i, s);
+        } else {
+            self.buckets.entry(at / BUCKET_NANOS).or_default().push(s);
+        }
+    }
+
+    /// Moves the earliest bucket into `current` if that ran out.
+    fn refill(&mut self) {
+        if !self.current.is_empty() {
+            return;
+        }
+        let Some((bucket, mut next)) = self.buckets.pop_first() else {
+            return;
+        };
+        next.sort_unstable_by(|a, b| b.cmp(a));
+        self.current = next;
+        self.limit = (bucket + 1).saturating_mul(BUCKET_NANOS);
+    }
+
+    /// The time of the earliest input.
+    fn peek_at(&mut self) -> Option<u64> {
+        self.refill();
+        self.current.last().map(|s| s.at)
+    }
+
+    /// The earliest input and its time.
+    fn pop(&mut self) -> Option<(u64, NodeIdx, Input)> {
+        self.refill();
+        let s = self.current.pop()?;
+        let (node, input) = self.slots[s.slot as usize].take()?;
+        self.free.push(s.slot);
+        Some((s.at, node, input))
     }
 }
 
-impl Eq for Scheduled {}
-
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Scheduled) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Scheduled) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
+/// Virtual time as queue keys: nanoseconds (u64 lasts 584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug)]
@@ -133,6 +194,48 @@ struct LinkEnd {
     latency: Duration,
     /// Arrival time of the last segment sent this way: later ones never arrive earlier.
     last_arrival: Duration,
+}
+
+/// A node's link ends, sorted by connection, kept with the node: a lookup
+/// searches its few links, next to the state the step touches anyway.
+#[derive(Debug, Default)]
+struct LinkEnds(Vec<(ConnId, LinkEnd)>);
+
+impl LinkEnds {
+    fn find(&self, conn: ConnId) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&conn, |(c, _)| *c)
+    }
+
+    fn contains(&self, conn: ConnId) -> bool {
+        self.find(conn).is_ok()
+    }
+
+    fn get(&self, conn: ConnId) -> Option<&LinkEnd> {
+        let i = self.find(conn).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, conn: ConnId) -> Option<&mut LinkEnd> {
+        let i = self.find(conn).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn insert(&mut self, conn: ConnId, end: LinkEnd) {
+        match self.find(conn) {
+            Ok(i) => self.0[i].1 = end,
+            // Connection ids only grow: this is almost always a push.
+            Err(i) => self.0.insert(i, (conn, end)),
+        }
+    }
+
+    fn remove(&mut self, conn: ConnId) -> Option<LinkEnd> {
+        let i = self.find(conn).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ConnId, &LinkEnd)> + '_ {
+        self.0.iter().map(|(c, l)| (*c, l))
+    }
 }
 
 #[derive(Debug)]
@@ -147,6 +250,7 @@ struct Node {
     incarnation: u32,
     /// `Connected` events seen (py2p's `connect`).
     connected_events: u32,
+    links: LinkEnds,
 }
 
 #[derive(Debug)]
@@ -166,12 +270,10 @@ pub struct Sim {
     base: Instant,
     now: Duration,
     seq: u64,
-    heap: BinaryHeap<Reverse<Scheduled>>,
+    queue: Queue,
     /// Non-timer inputs still queued (the network is "quiet" at zero).
     pending_io: usize,
     nodes: Vec<Node>,
-    links: BTreeMap<(NodeIdx, ConnId), LinkEnd>,
-    addrs: BTreeMap<PeerAddr, NodeIdx>,
     tracked: BTreeMap<MsgId, Tracked>,
     violations: Vec<String>,
     steps: u64,
@@ -188,11 +290,9 @@ impl Sim {
             base: Instant::now(),
             now: Duration::ZERO,
             seq: 0,
-            heap: BinaryHeap::new(),
+            queue: Queue::default(),
             pending_io: 0,
             nodes: Vec::new(),
-            links: BTreeMap::new(),
-            addrs: BTreeMap::new(),
             tracked: BTreeMap::new(),
             violations: Vec::new(),
             steps: 0,
@@ -232,9 +332,8 @@ impl Sim {
     /// Adds a node, letting `f` change its config last.
     pub fn add_node_with(&mut self, f: impl FnOnce(&mut Config)) -> NodeIdx {
         let idx = NodeIdx(self.nodes.len());
-        let addr = PeerAddr::new(format!("sim-{}", idx.0), 4444);
+        let addr = PeerAddr::new(format!("{ADDR_PREFIX}{}", idx.0), ADDR_PORT);
         let mesh = self.make_mesh(&addr, f);
-        self.addrs.insert(addr.clone(), idx);
         self.nodes.push(Node {
             mesh,
             addr,
@@ -244,6 +343,7 @@ impl Sim {
             received: Vec::new(),
             incarnation: 0,
             connected_events: 0,
+            links: LinkEnds::default(),
         });
         idx
     }
@@ -338,26 +438,19 @@ impl Sim {
             self.pending_io += 1;
         }
         self.seq += 1;
-        self.heap.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            node,
-            input,
-        }));
+        self.queue.push(nanos(at), self.seq, node, input);
     }
 
     /// Processes one input; `false` when nothing is left before `until`.
     fn step(&mut self, until: Duration) -> bool {
-        match self.heap.peek() {
-            Some(Reverse(s)) if s.at <= until => {}
+        match self.queue.peek_at() {
+            Some(at) if at <= nanos(until) => {}
             _ => return false,
         }
-        let Some(Reverse(Scheduled {
-            at, node, input, ..
-        })) = self.heap.pop()
-        else {
+        let Some((at, node, input)) = self.queue.pop() else {
             return false;
         };
+        let at = Duration::from_nanos(at);
         if !matches!(input, Input::Timer) {
             self.pending_io -= 1;
         }
@@ -369,7 +462,7 @@ impl Sim {
         let now = self.instant();
         match input {
             Input::Bytes { conn, data } => {
-                if self.links.contains_key(&(node, conn)) {
+                if self.nodes[node.0].links.contains(conn) {
                     self.nodes[node.0].mesh.handle_bytes(conn, &data, now);
                 }
             }
@@ -381,8 +474,8 @@ impl Sim {
                 let remote = self.nodes[from.0].addr.clone();
                 let conn = self.nodes[node.0].mesh.handle_accepted(Some(remote), now);
                 let last = self.now;
-                self.links.insert(
-                    (node, conn),
+                self.nodes[node.0].links.insert(
+                    conn,
                     LinkEnd {
                         peer: from,
                         peer_conn: from_conn,
@@ -390,8 +483,8 @@ impl Sim {
                         last_arrival: last,
                     },
                 );
-                self.links.insert(
-                    (from, from_conn),
+                self.nodes[from.0].links.insert(
+                    from_conn,
                     LinkEnd {
                         peer: node,
                         peer_conn: conn,
@@ -404,7 +497,7 @@ impl Sim {
                 self.nodes[node.0].mesh.handle_dialed(conn, ok, now);
             }
             Input::Closed { conn } => {
-                if self.links.remove(&(node, conn)).is_some() {
+                if self.nodes[node.0].links.remove(conn).is_some() {
                     self.nodes[node.0].mesh.handle_closed(conn, now);
                 }
             }
@@ -471,7 +564,7 @@ impl Sim {
         let Some(t) = self.tracked.get(&msg.id) else {
             return;
         };
-        let from = self.links.get(&(n, msg.conn)).map(|l| l.peer);
+        let from = self.nodes[n.0].links.get(msg.conn).map(|l| l.peer);
         let hops = match from {
             Some(p) if p == t.origin => 1,
             Some(p) => t.deliveries.get(&p).map_or(0, |(_, h)| h + 1),
@@ -490,7 +583,7 @@ impl Sim {
 
     fn transmit(&mut self, n: NodeIdx, conn: ConnId, bytes: Bytes) {
         let jitter = self.jitter();
-        let Some(link) = self.links.get_mut(&(n, conn)) else {
+        let Some(link) = self.nodes[n.0].links.get_mut(conn) else {
             return;
         };
         let at = (self.now + link.latency + jitter).max(link.last_arrival);
@@ -537,10 +630,17 @@ impl Sim {
         lo + Duration::from_nanos(if span == 0 { 0 } else { self.rng.below(span) })
     }
 
+    /// The node listening at `addr`: its index is in the name it was given.
+    fn node_at(&self, addr: &PeerAddr) -> Option<NodeIdx> {
+        let i: usize = addr.host.strip_prefix(ADDR_PREFIX)?.parse().ok()?;
+        let node = self.nodes.get(i)?;
+        (node.addr == *addr).then_some(NodeIdx(i))
+    }
+
     fn dial(&mut self, n: NodeIdx, conn: ConnId, addr: &PeerAddr) {
         let latency = self.link_latency();
         let at = self.now + latency;
-        let target = self.addrs.get(addr).copied();
+        let target = self.node_at(addr);
         match target {
             Some(t) if self.nodes[t.0].alive && self.nodes[t.0].group == self.nodes[n.0].group => {
                 // Accept first (lower seq), so the link exists when the dialer writes.
@@ -561,7 +661,7 @@ impl Sim {
 
     /// Closes our end; the peer sees the close after what was in flight.
     fn close_link(&mut self, n: NodeIdx, conn: ConnId) {
-        if let Some(link) = self.links.remove(&(n, conn)) {
+        if let Some(link) = self.nodes[n.0].links.remove(conn) {
             let at = (self.now + link.latency).max(link.last_arrival);
             self.push(
                 at,
@@ -576,7 +676,7 @@ impl Sim {
     /// Resets the link under both ends: each sees a close after the link's
     /// latency, and bytes still in flight are lost.
     fn reset_link(&mut self, n: NodeIdx, conn: ConnId) {
-        if let Some(link) = self.links.get(&(n, conn)) {
+        if let Some(link) = self.nodes[n.0].links.get(conn) {
             let at = self.now + link.latency;
             let (peer, peer_conn) = (link.peer, link.peer_conn);
             self.push(at, peer, Input::Closed { conn: peer_conn });
@@ -605,15 +705,11 @@ impl Sim {
 
     /// Crashes a node: its links reset, it stops answering.
     pub fn crash(&mut self, n: NodeIdx) {
-        let conns: Vec<ConnId> = self
-            .links
-            .range((n, ConnId(0))..=(n, ConnId(u64::MAX)))
-            .map(|((_, c), _)| *c)
-            .collect();
+        let conns: Vec<ConnId> = self.nodes[n.0].links.iter().map(|(c, _)| c).collect();
         for conn in conns {
             self.reset_link(n, conn);
             // A dead node processes nothing: drop its end now.
-            self.links.remove(&(n, conn));
+            self.nodes[n.0].links.remove(conn);
         }
         self.nodes[n.0].alive = false;
         self.nodes[n.0].timer = None;
@@ -643,13 +739,13 @@ impl Sim {
                 self.nodes[m.0].group = g as u32 + 1;
             }
         }
-        let cross: Vec<(NodeIdx, ConnId)> = self
-            .links
+        let nodes = &self.nodes;
+        let cross: Vec<(NodeIdx, ConnId)> = nodes
             .iter()
-            .filter(|((a, _), l)| {
-                self.nodes[a.0].group != self.nodes[l.peer.0].group && *a < l.peer
-            })
-            .map(|(k, _)| *k)
+            .enumerate()
+            .flat_map(|(a, n)| n.links.iter().map(move |(c, l)| (NodeIdx(a), c, l)))
+            .filter(|(a, _, l)| nodes[a.0].group != nodes[l.peer.0].group && *a < l.peer)
+            .map(|(a, c, _)| (a, c))
             .collect();
         for (n, conn) in cross {
             self.reset_link(n, conn);
@@ -665,7 +761,7 @@ impl Sim {
 
     /// Stalls a link: bytes written to it from now on arrive `d` later.
     pub fn stall(&mut self, n: NodeIdx, conn: ConnId, d: Duration) {
-        if let Some(link) = self.links.get_mut(&(n, conn)) {
+        if let Some(link) = self.nodes[n.0].links.get_mut(conn) {
             link.last_arrival = link.last_arrival.max(self.now) + d;
         }
     }
@@ -769,13 +865,23 @@ impl Sim {
         if let Some(v) = self.violations.first() {
             return Err(v.clone());
         }
-        let by_id: BTreeMap<&[u8], usize> = self
-            .nodes
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.alive)
-            .map(|(i, n)| (&n.mesh.id().0[..], i))
-            .collect();
+        let by_id = IdIndex::new(
+            self.nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.alive)
+                .map(|(i, n)| (&n.mesh.id().0[..], i)),
+        );
+        // Routing tables settle only once quiet: checked then.
+        let routes = if self.pending_io == 0 {
+            self.route_peers(&by_id)
+        } else {
+            Vec::new()
+        };
+        let mut edges: Vec<(u32, u32)> =
+            routes.iter().filter_map(|&(i, j)| Some((i, j?))).collect();
+        edges.sort_unstable();
+        let mut routes = routes.into_iter().peekable();
         for (i, node) in self.nodes.iter().enumerate().filter(|(_, n)| n.alive) {
             let m = &node.mesh;
             let cfg = m.config();
@@ -785,23 +891,75 @@ impl Sim {
                     self.cfg.seed
                 ));
             }
-            if self.pending_io == 0 {
-                for (peer, _) in m.routes() {
-                    let Some(&j) = by_id.get(&peer.0[..]) else {
-                        return Err(format!(
-                            "node {i} routes to a dead or unknown peer (seed {})",
-                            self.cfg.seed
-                        ));
-                    };
-                    if !self.nodes[j].mesh.is_connected_to(m.id()) {
-                        return Err(format!(
-                            "routing not symmetric: {i} has {j}, not the reverse (seed {})",
-                            self.cfg.seed
-                        ));
-                    }
+            let me = by_id.get(&m.id().0).map(index32);
+            while let Some((_, peer)) = routes.next_if(|(from, _)| *from == index32(i)) {
+                let Some(j) = peer else {
+                    return Err(format!(
+                        "node {i} routes to a dead or unknown peer (seed {})",
+                        self.cfg.seed
+                    ));
+                };
+                // Whether j routes to our id: an edge to whoever holds it.
+                if me.is_none_or(|me| edges.binary_search(&(j, me)).is_err()) {
+                    return Err(format!(
+                        "routing not symmetric: {i} has {j}, not the reverse (seed {})",
+                        self.cfg.seed
+                    ));
                 }
             }
         }
         Ok(())
+    }
+
+    /// Every route of every live node as (node, the peer's node if live),
+    /// in node then routing-table order: the tables are walked once.
+    /// Node indexes as u32 keep these lists small (a route each).
+    fn route_peers(&self, by_id: &IdIndex<'_>) -> Vec<(u32, Option<u32>)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.alive)
+            .flat_map(|(i, n)| {
+                n.mesh
+                    .routes()
+                    .map(move |(p, _)| (index32(i), by_id.get(&p.0).map(index32)))
+            })
+            .collect()
+    }
+}
+
+fn index32(i: usize) -> u32 {
+    u32::try_from(i).expect("under 2^32 nodes")
+}
+
+/// Node indexes by id, for checking every route of a large network: a
+/// sorted array whose keys start with the id's first 8 bytes inline, so
+/// most comparisons follow no pointer.
+struct IdIndex<'a> {
+    sorted: Vec<((u64, &'a [u8]), usize)>,
+}
+
+impl<'a> IdIndex<'a> {
+    fn new(ids: impl Iterator<Item = (&'a [u8], usize)>) -> IdIndex<'a> {
+        let mut sorted: Vec<_> = ids.map(|(id, i)| (Self::key(id), i)).collect();
+        // Stable: of equal ids the last added wins, as in a map.
+        sorted.sort_by_key(|(k, _)| *k);
+        IdIndex { sorted }
+    }
+
+    /// Ordered as the id bytes: the zero-padded big-endian head decides
+    /// unless equal, and then the bytes do.
+    fn key(id: &[u8]) -> (u64, &[u8]) {
+        let mut head = [0u8; 8];
+        let n = id.len().min(8);
+        head[..n].copy_from_slice(&id[..n]);
+        (u64::from_be_bytes(head), id)
+    }
+
+    fn get(&self, id: &[u8]) -> Option<usize> {
+        let key = Self::key(id);
+        let end = self.sorted.partition_point(|(k, _)| *k <= key);
+        let (k, i) = self.sorted.get(end.checked_sub(1)?)?;
+        (*k == key).then_some(*i)
     }
 }
