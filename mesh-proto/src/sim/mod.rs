@@ -539,11 +539,15 @@ impl Sim {
                 t.saturating_duration_since(self.base)
                     .max(self.now + Duration::from_micros(1))
             });
-        if deadline.is_some() && deadline != self.nodes[n.0].timer {
-            self.nodes[n.0].timer = deadline;
-            if let Some(at) = deadline {
-                self.push(at, n, Input::Timer);
-            }
+        // Only ever move the armed timer earlier. A later deadline waits for
+        // the armed one (a spurious `handle_timeout` does nothing), which then
+        // re-arms. Moving it later instead let a node's timer run ahead of its
+        // own queued wake-ups for ever while the deadline sat in the past.
+        if let Some(at) = deadline
+            && self.nodes[n.0].timer.is_none_or(|armed| at < armed)
+        {
+            self.nodes[n.0].timer = Some(at);
+            self.push(at, n, Input::Timer);
         }
     }
 
