@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use crate::mesh::PeerAddr;
 
+mod async_handle;
 mod channels;
 mod command;
 mod driver;
@@ -33,6 +34,7 @@ mod subscribers;
 mod turns;
 mod waiting;
 
+pub use async_handle::{AsyncChannels, AsyncHandle};
 pub use channels::{Channels, Publish};
 pub use command::{Command, Outgoing, Wait};
 pub use driver::{HostDriver, Input, closed};
