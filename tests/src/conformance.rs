@@ -7,11 +7,13 @@
 //!
 //! The scenarios: py2p's mesh tests (propagation along a line, protocol
 //! rejection, the handler registry, reply) and whispers staying with direct
-//! peers, in plaintext and in TLS; graceful close, port 0, and a mesh mixing
-//! every adapter.
+//! peers, in plaintext and in TLS; TLS specifics (frames spanning records, a
+//! plaintext or silent peer closed promptly, never a hang); graceful close
+//! (plaintext and TLS), port 0, and a mesh mixing every adapter.
 
 use std::collections::BTreeSet;
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -147,18 +149,125 @@ pub fn reply(adapter: &dyn Adapter, enc: Encryption) {
     assert_eq!(pong.sender, b.id());
 }
 
+// ----- TLS -------------------------------------------------------------------
+
+/// Two TLS nodes: a broadcast, a reply, a broadcast the other way; closing
+/// one empties the other's routing table.
+pub fn tls_both_ways(adapter: &dyn Adapter) {
+    let [a, b] = pair(adapter, Encryption::Ssl);
+    a.send(vec![bin(b"ping")]).expect("send");
+    let ping = b.next(LIMIT).expect("b gets the ping");
+    assert_eq!(ping.packets[1], bin(b"ping"));
+    assert_eq!(ping.sender, a.id());
+
+    b.reply(&ping, vec![bin(b"pong")]).expect("reply");
+    let pong = a.next(LIMIT).expect("a gets the reply");
+    assert_eq!(pong.packets[1], bin(b"pong"));
+    assert_eq!(pong.sender, b.id());
+
+    b.send(vec![bin(b"the other way")]).expect("send");
+    let back = a.next(LIMIT).expect("a gets b's broadcast");
+    assert_eq!(back.packets[1], bin(b"the other way"));
+    assert_eq!(back.sender, b.id());
+
+    a.close().expect("close a");
+    wait_routes(&*b, &[]);
+    b.close().expect("close b");
+}
+
+/// A packet bigger than a TLS record (16 KiB) crosses a TLS line a - b - c:
+/// frames span records.
+pub fn tls_big_packet(adapter: &dyn Adapter) {
+    let [a, b, c] = line(adapter, Encryption::Ssl);
+    let big = vec![7u8; 100_000];
+    a.send(vec![bin(b"hello"), bin(&big)]).expect("send");
+    let at_c = c.next(LIMIT).expect("c gets it");
+    assert_eq!(at_c.packets[1], bin(b"hello"));
+    assert_eq!(at_c.packets[2], bin(&big));
+    assert_eq!(at_c.sender, a.id());
+    let at_b = b.next(LIMIT).expect("b gets it");
+    assert_eq!(at_b.id, at_c.id);
+    assert!(b.counters().relayed >= 1, "b relayed it");
+
+    thread::sleep(Duration::from_millis(200));
+    assert!(a.recv().is_none(), "never back to its origin");
+    assert!(c.recv().is_none(), "delivered once");
+    for n in [&a, &b, &c] {
+        n.close().expect("close");
+    }
+}
+
+/// A TLS node closes a socket that speaks plaintext py2p at once (its
+/// handshake timeout is long: a prompt close is the TLS failure's).
+pub fn tls_refuses_plaintext_socket(adapter: &dyn Adapter) {
+    let tls = tls_node(adapter, Duration::from_secs(30));
+    let mut raw = TcpStream::connect(("127.0.0.1", tls.port())).expect("connect");
+    raw.write_all(PLAIN_FRAME).expect("write");
+    assert!(closed_by_peer(&mut raw), "the TLS node closes");
+    assert!(tls.routes().is_empty());
+    tls.close().expect("close");
+}
+
+/// A TLS dial to a peer that answers in plaintext fails, and the TLS node
+/// closes the socket at once.
+pub fn tls_dial_to_plaintext_peer(adapter: &dyn Adapter) {
+    let tls = tls_node(adapter, Duration::from_secs(30));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::scope(|s| {
+        let dial = s.spawn(|| tls.connect(port));
+        let mut raw = accept_promptly(&listener);
+        raw.write_all(PLAIN_FRAME).expect("write");
+        assert!(closed_by_peer(&mut raw), "the TLS node closes");
+        let dialed = join_promptly(dial);
+        assert!(dialed.is_err(), "the dial fails");
+    });
+    tls.close().expect("close");
+}
+
+/// A silent peer cannot hang a TLS handshake: it is cut off at the core's
+/// handshake timeout, accepted or dialed.
+pub fn tls_silent_peer(adapter: &dyn Adapter) {
+    let tls = tls_node(adapter, Duration::from_millis(500));
+
+    // Accepted, then nothing: the TLS node gives up and closes.
+    let started = Instant::now();
+    let mut raw = TcpStream::connect(("127.0.0.1", tls.port())).expect("connect");
+    assert!(closed_by_peer(&mut raw), "the TLS node closes");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "not before the handshake timeout"
+    );
+
+    // Dialed, then nothing: the dial fails, timed out.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::scope(|s| {
+        let dial = s.spawn(|| tls.connect(port));
+        let mut silent = accept_promptly(&listener);
+        let dialed = join_promptly(dial);
+        assert_eq!(
+            dialed.expect_err("a silent peer").kind(),
+            ErrorKind::TimedOut
+        );
+        assert!(closed_by_peer(&mut silent), "the TLS node closes");
+    });
+    assert!(tls.routes().is_empty());
+    tls.close().expect("close");
+}
+
 // ----- lifecycle -------------------------------------------------------------
 
 /// A broadcast still queued when `close` is called is flushed first; a
 /// second close is an error.
-pub fn graceful_close(adapter: &dyn Adapter) {
+pub fn graceful_close(adapter: &dyn Adapter, enc: Encryption) {
     // Uncompressed, so the 6 MiB stay big enough to be queued at close.
     let plain = |c: &mut Config| {
         c.max_outgoing = 0;
         c.compression.clear();
     };
-    let a = adapter.bind(proto("test", Encryption::Plaintext), Box::new(plain));
-    let b = adapter.bind(proto("test", Encryption::Plaintext), Box::new(plain));
+    let a = adapter.bind(proto("test", enc), Box::new(plain));
+    let b = adapter.bind(proto("test", enc), Box::new(plain));
     let (a, b) = (a.expect("bind"), b.expect("bind"));
     link(&*a, &*b);
 
@@ -241,6 +350,80 @@ pub fn mixed_mesh(adapters: &[&dyn Adapter]) {
 }
 
 // ----- helpers ---------------------------------------------------------------
+
+/// A failure (a refused TLS handshake) must be noticed well within this,
+/// and so not by a timeout.
+const PROMPT: Duration = Duration::from_secs(3);
+
+/// A py2p frame in plaintext: a 4-byte big-endian length, then msgpack.
+const PLAIN_FRAME: &[u8] = b"\x00\x00\x00\x05\x94\xa7abc";
+
+/// A TLS node that never dials on its own.
+fn tls_node(adapter: &dyn Adapter, handshake_timeout: Duration) -> Box<dyn Node> {
+    let configure = move |c: &mut Config| {
+        c.max_outgoing = 0;
+        c.handshake_timeout = handshake_timeout;
+    };
+    adapter
+        .bind(proto("tls-test", Encryption::Ssl), Box::new(configure))
+        .expect("bind")
+}
+
+/// Reads until the peer closes (end of stream or a reset): true if it does
+/// within [`PROMPT`].
+fn closed_by_peer(stream: &mut TcpStream) -> bool {
+    let deadline = Instant::now() + PROMPT;
+    let mut buf = [0u8; 1024];
+    loop {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return false;
+        };
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .expect("set_read_timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+/// What a dial thread returns; fails unless it is back within [`PROMPT`].
+fn join_promptly<T>(dial: thread::ScopedJoinHandle<'_, T>) -> T {
+    let deadline = Instant::now() + PROMPT;
+    while !dial.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the dial is not back within {PROMPT:?}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    dial.join().expect("join")
+}
+
+/// The first connection to `listener`; fails after [`PROMPT`].
+fn accept_promptly(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let deadline = Instant::now() + PROMPT;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("blocking");
+                return stream;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "no dial within {PROMPT:?}");
+                thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
 
 fn proto(subnet: &str, enc: Encryption) -> Protocol {
     Protocol::new(subnet, enc)
