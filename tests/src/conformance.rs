@@ -9,19 +9,24 @@
 //! rejection, the handler registry, reply) and whispers staying with direct
 //! peers, in plaintext and in TLS; TLS specifics (frames spanning records, a
 //! plaintext or silent peer closed promptly, never a hang); graceful close
-//! (plaintext and TLS), port 0, and a mesh mixing every adapter.
+//! (plaintext and TLS), everything ending after a close, port 0 and the
+//! advertised address, backpressure and the write-stall timeout, and a mesh
+//! mixing every adapter.
 
 use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mesh_proto::mesh::{Config, Handled, HandlerCx, Message, PeerId, SendError};
+use mesh_proto::mesh::{
+    Config, Event, Handled, HandlerCx, Mesh, Message, Output, PeerAddr, PeerId, RejectReason,
+    SendError,
+};
 use mesh_proto::wire::{Encryption, MainFlag, Protocol, SubFlag, Value};
 
-use crate::nodes::{Adapter, Node};
+use crate::nodes::{Adapter, BindOptions, EventQueue, Node};
 
 /// Every single wait (a message, a routing table) is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(15);
@@ -99,7 +104,16 @@ pub fn protocol_rejection(adapter: &dyn Adapter, enc: Encryption) {
     let b = adapter
         .bind(Protocol::new("beta", enc), Box::new(quiet))
         .expect("bind");
+    let mut events = a.events();
     a.connect(b.port()).expect("the transport connects");
+    let reason = wait_event(&mut *events, |e| match e {
+        Event::Rejected { reason, .. } => Some(reason),
+        _ => None,
+    });
+    assert!(
+        matches!(reason, RejectReason::ProtocolMismatch { .. }),
+        "{reason:?}"
+    );
 
     let rejections =
         || a.counters().rejected.protocol_mismatch + b.counters().rejected.protocol_mismatch;
@@ -289,15 +303,138 @@ pub fn graceful_close(adapter: &dyn Adapter, enc: Encryption) {
     wait_routes(&*b, &[]);
 }
 
-/// Bound to port 0, a node reports the real port, and it is reachable.
+/// Bound to port 0, a node reports and advertises the real port (a
+/// wildcard bind advertises loopback, an explicit `out_addr` is advertised
+/// as given), it is reachable, and peers learn its address from the
+/// handshake.
 pub fn port_zero(adapter: &dyn Adapter) {
     let a = node(adapter, Encryption::Plaintext);
     let port = a.port();
     assert_ne!(port, 0, "the real port is reported");
+    assert_eq!(a.out_addr(), PeerAddr::new("127.0.0.1", port));
     TcpStream::connect(("127.0.0.1", port)).expect("something listens there");
 
+    let bind = |options| {
+        let protocol = proto("test", Encryption::Plaintext);
+        adapter.bind_with(protocol, Box::new(quiet), options)
+    };
+    let wildcard = BindOptions {
+        host: Some("0.0.0.0"),
+        ..BindOptions::default()
+    };
+    let w = bind(wildcard).expect("bind");
+    assert_ne!(w.port(), 0);
+    assert_eq!(w.out_addr(), PeerAddr::new("127.0.0.1", w.port()));
+    let explicit = BindOptions {
+        out_addr: Some(("example.invalid".into(), 4444)),
+        ..BindOptions::default()
+    };
+    let o = bind(explicit).expect("bind");
+    assert_eq!(o.out_addr(), PeerAddr::new("example.invalid", 4444));
+
     let b = node(adapter, Encryption::Plaintext);
+    let mut events = b.events();
     link(&*b, &*a);
+    let (peer, addr) = wait_event(&mut *events, |e| match e {
+        Event::PeerUp { peer, addr, .. } => Some((peer, addr)),
+        _ => None,
+    });
+    assert_eq!(peer, a.id());
+    assert_eq!(addr, PeerAddr::new("127.0.0.1", port));
+}
+
+/// After a close everything ends: a second close, sends and dials fail,
+/// receives and event streams end (a new one at once), the routing tables
+/// empty and the listener is gone.
+pub fn close_ends_everything(adapter: &dyn Adapter) {
+    let [a, b] = pair(adapter, Encryption::Plaintext);
+    let mut events = a.events();
+
+    assert_eq!(a.close(), Ok(()));
+    assert_eq!(a.close(), Err(SendError::Closed));
+    assert_eq!(a.send(vec![bin(b"late")]), Err(SendError::Closed));
+    assert!(a.connect(b.port()).is_err());
+    assert!(a.next(LIMIT).is_none(), "receives end after close");
+    // The stream ends; it only had what came before the close.
+    let mut rest = Vec::new();
+    while let Some(event) = events.next(LIMIT).expect("the event stream ends") {
+        rest.push(event);
+    }
+    assert!(rest.len() < 16, "{rest:?}");
+    assert_eq!(
+        a.events().next(LIMIT),
+        Ok(None),
+        "a new stream ends at once"
+    );
+    assert!(a.routes().is_empty());
+    wait_routes(&*b, &[]);
+    assert!(
+        TcpStream::connect(("127.0.0.1", a.port())).is_err(),
+        "the listener is gone"
+    );
+}
+
+// ----- flow control ----------------------------------------------------------
+
+/// `send` waits while a peer's queue is over half full, and a peer that
+/// stops reading is cut off after the write-stall timeout while the rest of
+/// the mesh goes on.
+pub fn backpressure(adapter: &dyn Adapter) {
+    let cfg = || -> crate::nodes::Configure {
+        Box::new(|c: &mut Config| {
+            c.max_outgoing = 0;
+            c.compression.clear();
+            c.max_queued_bytes = 1 << 20;
+        })
+    };
+    let stalls = BindOptions {
+        write_stall: Some(Duration::from_millis(500)),
+        ..BindOptions::default()
+    };
+    let plain = || proto("test", Encryption::Plaintext);
+    let a = adapter.bind_with(plain(), cfg(), stalls).expect("bind");
+    let b = adapter.bind(plain(), cfg()).expect("bind");
+    link(&*b, &*a);
+    let _silent = silent_peer(a.port());
+    wait_until("the silent peer's handshake", || a.routes().len() == 2);
+    let silent_id = a
+        .routes()
+        .into_iter()
+        .find(|p| *p != b.id())
+        .expect("the silent peer");
+    let mut events = a.events();
+
+    // 24 MiB: far more than the silent peer's socket buffers hold, and 24
+    // times the per-connection queue cap. Without backpressure the core would
+    // have to drop the silent link for overflowing; without the stall timeout
+    // these sends would wait forever.
+    const N: u64 = 384;
+    let chunk = vec![0xA5u8; 64 * 1024];
+    let started = Instant::now();
+    for i in 0..N {
+        a.send(vec![Value::from(i), bin(&chunk)]).expect("send");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "sends waited for the stall"
+    );
+    wait_routes(&*a, &[&b.id()]);
+    assert_eq!(
+        a.counters().rejected.output_overflow,
+        0,
+        "backpressure kept the queue bounded"
+    );
+    let down = wait_event(&mut *events, |e| match e {
+        Event::PeerDown { peer, .. } => Some(peer),
+        _ => None,
+    });
+    assert_eq!(down, silent_id);
+
+    // The healthy peer got everything, in order.
+    for i in 0..N {
+        let m = b.next(LIMIT).expect("message");
+        assert_eq!(m.packets[1], Value::from(i));
+    }
 }
 
 // ----- a mixed mesh ----------------------------------------------------------
@@ -442,6 +579,52 @@ fn node(adapter: &dyn Adapter, enc: Encryption) -> Box<dyn Node> {
     adapter
         .bind(proto("test", enc), Box::new(quiet))
         .expect("bind")
+}
+
+/// The first event `pick` takes from `events`; fails after [`LIMIT`] or if
+/// the stream ends.
+fn wait_event<T>(events: &mut dyn EventQueue, mut pick: impl FnMut(Event) -> Option<T>) -> T {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.next(left) {
+            Ok(Some(event)) => {
+                if let Some(found) = pick(event) {
+                    return found;
+                }
+            }
+            Ok(None) => panic!("the event stream ended"),
+            Err(_) => panic!("no such event within {LIMIT:?}"),
+        }
+    }
+}
+
+/// A peer that completes the handshake with the node at `port` (running a
+/// core of its own), then never reads again.
+fn silent_peer(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(LIMIT)).expect("read timeout");
+    let now = Instant::now();
+    let unix = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
+    let cfg = Config::new(
+        proto("test", Encryption::Plaintext),
+        PeerAddr::new("127.0.0.1", 1),
+    );
+    let mut mesh = Mesh::new(cfg, 7, now, unix);
+    let conn = mesh.connect(PeerAddr::new("127.0.0.1", port), now);
+    mesh.handle_dialed(conn, true, now);
+    let mut buf = vec![0; 64 * 1024];
+    while mesh.peer_count() == 0 {
+        while let Some(out) = mesh.poll_output() {
+            if let Output::Transmit { bytes, .. } = out {
+                stream.write_all(&bytes).expect("write");
+            }
+        }
+        let n = stream.read(&mut buf).expect("read");
+        assert_ne!(n, 0, "closed during the handshake");
+        mesh.handle_bytes(conn, &buf[..n], Instant::now());
+    }
+    stream
 }
 
 /// Polls `ok` until it holds; fails after [`LIMIT`].

@@ -83,6 +83,14 @@ macro_rules! conformance {
                 c::bounded(|| c::graceful_close(&$adapter, Ssl));
             }
             #[test]
+            fn close_ends_everything() {
+                c::bounded(|| c::close_ends_everything(&$adapter));
+            }
+            #[test]
+            fn backpressure() {
+                c::bounded(|| c::backpressure(&$adapter));
+            }
+            #[test]
             fn port_zero() {
                 c::bounded(|| c::port_zero(&$adapter));
             }

@@ -30,17 +30,6 @@ pub fn within<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Runs a call that may block (a send under backpressure, a close) on a
-/// thread of its own; fails the test if it does not return within [`LIMIT`].
-pub fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(LIMIT)
-        .unwrap_or_else(|e| panic!("{what} did not return in time: {e}"))
-}
-
 /// The next message, within [`LIMIT`].
 pub fn next(sock: &MeshSocket) -> Message {
     sock.recv_timeout(LIMIT)
@@ -88,13 +77,4 @@ pub fn link(from: &MeshSocket, to: &MeshSocket, from_peers: &[&PeerId], to_peers
         .expect("connect");
     wait_routes(from, from_peers);
     wait_routes(to, to_peers);
-}
-
-/// a - b - c, and nothing else.
-pub fn line() -> (MeshSocket, MeshSocket, MeshSocket) {
-    let (a, b, c) = (node(), node(), node());
-    link(&a, &b, &[b.id()], &[a.id()]);
-    link(&c, &b, &[b.id()], &[a.id(), c.id()]);
-    wait_routes(&a, &[b.id()]);
-    (a, b, c)
 }
