@@ -29,6 +29,7 @@ mod command;
 mod driver;
 mod io_event;
 mod options;
+mod outcome;
 mod runtime;
 mod subscribers;
 mod turns;
@@ -40,6 +41,7 @@ pub use command::{Command, Outgoing, Wait};
 pub use driver::{HostDriver, Input, closed};
 pub use io_event::{IoEvent, WriteEnd};
 pub use options::{Options, Timeouts};
+pub use outcome::{WriteFailure, dialed};
 pub use runtime::{Connection, Runtime};
 pub use turns::Turns;
 
