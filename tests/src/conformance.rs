@@ -8,7 +8,8 @@
 //! The scenarios: py2p's mesh tests (propagation along a line, protocol
 //! rejection, the handler registry, reply) and whispers staying with direct
 //! peers, in plaintext and in TLS; TLS specifics (frames spanning records, a
-//! plaintext or silent peer closed promptly, never a hang); graceful close
+//! plaintext node, a plaintext socket or a silent peer closed promptly on
+//! both sides, never a hang); graceful close
 //! (plaintext and TLS), everything ending after a close, port 0 and the
 //! advertised address, backpressure and the write-stall timeout, and a mesh
 //! mixing every adapter.
@@ -270,6 +271,54 @@ pub fn tls_silent_peer(adapter: &dyn Adapter) {
     tls.close().expect("close");
 }
 
+/// A plaintext node dials a TLS node: the TCP connection opens, then the
+/// TLS node refuses the plaintext bytes and both sides close promptly (none
+/// is left to the plaintext node's 2 s handshake timeout); the TLS node is
+/// none the worse.
+pub fn plaintext_dials_tls(adapter: &dyn Adapter) {
+    let plain = plain_node(adapter, Duration::from_secs(2));
+    let tls = tls_node(adapter, Duration::from_secs(10));
+    let mut events = plain.events();
+
+    promptly("connect", || plain.connect(tls.port())).expect("the TCP connection opens");
+    no_peer_and_nothing_hangs(&mut *events, Duration::from_millis(3500));
+    assert!(plain.routes().is_empty());
+    assert!(tls.routes().is_empty());
+
+    // A TLS peer still gets in.
+    let other = tls_node(adapter, Duration::from_secs(10));
+    link(&*other, &*tls);
+    for n in [&plain, &tls, &other] {
+        promptly("close", || n.close()).expect("close");
+    }
+}
+
+/// A TLS node dials a plaintext node: the plaintext handshake frame is not
+/// TLS, so the dial fails at once (not after the TLS node's 10 s handshake
+/// timeout), the core hears of it, and neither side is left hanging.
+pub fn tls_dials_plaintext(adapter: &dyn Adapter) {
+    let plain = plain_node(adapter, Duration::from_secs(2));
+    let tls = tls_node(adapter, Duration::from_secs(10));
+    let mut plain_events = plain.events();
+    let mut tls_events = tls.events();
+
+    let dialed = promptly("connect", || tls.connect(plain.port()));
+    assert!(dialed.is_err(), "the TLS handshake cannot succeed");
+    let failed = wait_event(&mut *tls_events, |e| match e {
+        Event::DialFailed { .. } => Some(true),
+        Event::PeerUp { .. } => Some(false),
+        _ => None,
+    });
+    assert!(failed, "the core hears of the failed dial");
+
+    no_peer_and_nothing_hangs(&mut *plain_events, Duration::from_millis(3500));
+    assert!(plain.routes().is_empty());
+    assert!(tls.routes().is_empty());
+    for n in [&plain, &tls] {
+        promptly("close", || n.close()).expect("close");
+    }
+}
+
 // ----- lifecycle -------------------------------------------------------------
 
 /// A broadcast still queued when `close` is called is flushed first; a
@@ -494,6 +543,49 @@ const PROMPT: Duration = Duration::from_secs(3);
 
 /// A py2p frame in plaintext: a 4-byte big-endian length, then msgpack.
 const PLAIN_FRAME: &[u8] = b"\x00\x00\x00\x05\x94\xa7abc";
+
+/// `f`'s result; fails unless it came within [`PROMPT`] (a call that hangs
+/// is caught by the call and scenario limits).
+fn promptly<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let result = f();
+    assert!(started.elapsed() < PROMPT, "{what}: not within {PROMPT:?}");
+    result
+}
+
+/// Watches `events` for `window`: fails on a peer coming up, or on a
+/// connection that outlived the core's handshake timeout (one left hanging).
+fn no_peer_and_nothing_hangs(events: &mut dyn EventQueue, window: Duration) {
+    let deadline = Instant::now() + window;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match events.next(left) {
+            Ok(Some(event @ (Event::PeerUp { .. } | Event::Connected))) => {
+                panic!("a peer came up: {event:?}")
+            }
+            Ok(Some(Event::Rejected {
+                reason: RejectReason::HandshakeTimeout,
+                ..
+            })) => panic!("a connection was left hanging until the handshake timeout"),
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the events ended"),
+            Err(_) => return,
+        }
+    }
+}
+
+/// A plaintext node that never dials on its own.
+fn plain_node(adapter: &dyn Adapter, handshake_timeout: Duration) -> Box<dyn Node> {
+    let configure = move |c: &mut Config| {
+        c.max_outgoing = 0;
+        c.handshake_timeout = handshake_timeout;
+    };
+    adapter
+        .bind(
+            proto("tls-test", Encryption::Plaintext),
+            Box::new(configure),
+        )
+        .expect("bind")
+}
 
 /// A TLS node that never dials on its own.
 fn tls_node(adapter: &dyn Adapter, handshake_timeout: Duration) -> Box<dyn Node> {

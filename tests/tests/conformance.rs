@@ -71,6 +71,14 @@ macro_rules! conformance {
                 c::bounded(|| c::tls_dial_to_plaintext_peer(&$adapter));
             }
             #[test]
+            fn plaintext_dials_tls() {
+                c::bounded(|| c::plaintext_dials_tls(&$adapter));
+            }
+            #[test]
+            fn tls_dials_plaintext() {
+                c::bounded(|| c::tls_dials_plaintext(&$adapter));
+            }
+            #[test]
             fn tls_silent_peer() {
                 c::bounded(|| c::tls_silent_peer(&$adapter));
             }

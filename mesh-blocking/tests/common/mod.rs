@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use mesh_blocking::{
-    Builder, Config, Encryption, Event, Events, MeshSocket, Message, PeerId, Protocol, Value,
-};
+use mesh_blocking::{Builder, Config, Encryption, MeshSocket, Message, PeerId, Protocol, Value};
 
 /// Every wait in these tests is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(15);
@@ -34,20 +32,6 @@ pub fn within<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 pub fn next(sock: &MeshSocket) -> Message {
     sock.recv_timeout(LIMIT)
         .expect("a message within the limit")
-}
-
-/// The first event `pick` accepts, within [`LIMIT`].
-pub fn wait_event<T>(events: &Events, mut pick: impl FnMut(Event) -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        let left = LIMIT.saturating_sub(start.elapsed());
-        let event = events
-            .recv_timeout(left)
-            .expect("an event within the limit");
-        if let Some(t) = pick(event) {
-            return t;
-        }
-    }
 }
 
 /// A node that never dials on its own (`max_outgoing = 0`), so the topology
