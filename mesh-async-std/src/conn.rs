@@ -14,7 +14,7 @@ use async_io::Timer;
 use bytes::{Buf, Bytes};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd as End};
+use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;
@@ -112,14 +112,6 @@ async fn read_loop<R: AsyncRead + Unpin>(
     }
 }
 
-/// Why a writer stopped early.
-enum WriteEnd {
-    /// No progress within the write-stall timeout.
-    Stalled,
-    /// An I/O error.
-    Failed(io::Error),
-}
-
 /// Writes in order until told to close (or the driver is gone), reporting
 /// every write to the driver; a write that makes no progress within
 /// `write_stall` (or fails) ends the connection.
@@ -139,7 +131,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                     while bytes.has_remaining() {
                         let n = stalled(write_stall, w.write(&bytes)).await?;
                         if n == 0 {
-                            return Err(WriteEnd::Failed(io::ErrorKind::WriteZero.into()));
+                            return Err(WriteFailure::Failed(io::ErrorKind::WriteZero.into()));
                         }
                         bytes.advance(n);
                         // The driver may be gone (closing): keep flushing.
@@ -168,17 +160,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             })
             .await;
         }
-        Err(end) => {
-            let end = match end {
-                WriteEnd::Stalled => {
-                    tracing::warn!(%conn, ?write_stall, "write stalled: closing connection");
-                    End::Stalled
-                }
-                WriteEnd::Failed(error) => {
-                    tracing::debug!(%conn, %error, "write failed");
-                    End::Failed
-                }
-            };
+        Err(failure) => {
+            let end = failure.end(conn, write_stall);
             drop(reader);
             let _ = io.send(IoEvent::WriterDone { conn, end }).await;
             drop(alive);
@@ -190,10 +173,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 async fn stalled<T>(
     limit: Duration,
     op: impl Future<Output = io::Result<T>>,
-) -> Result<T, WriteEnd> {
-    future::or(async { op.await.map_err(WriteEnd::Failed) }, async {
+) -> Result<T, WriteFailure> {
+    future::or(async { op.await.map_err(WriteFailure::Failed) }, async {
         Timer::after(limit).await;
-        Err(WriteEnd::Stalled)
+        Err(WriteFailure::Stalled)
     })
     .await
 }

@@ -16,7 +16,7 @@ use async_io::Timer;
 use async_net::{TcpListener, TcpStream};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use mesh_proto::host::Timeouts;
+use mesh_proto::host::{self, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
@@ -216,11 +216,7 @@ pub(crate) async fn dial(
     io: async_channel::Sender<IoEvent>,
 ) {
     let result = open(&addr, &security, timeouts).await;
-    match &result {
-        Ok(_) => tracing::debug!(%conn, %addr, "dialed"),
-        Err(error) => tracing::debug!(%conn, %addr, %error, "dial failed"),
-    }
-    let _ = io.send(IoEvent::Dialed { conn, result }).await;
+    let _ = io.send(host::dialed(conn, &addr, result)).await;
 }
 
 async fn open(addr: &PeerAddr, security: &Security, timeouts: Timeouts) -> io::Result<Stream> {

@@ -6,22 +6,17 @@ use std::io;
 
 use async_channel::TrySendError;
 use async_executor::Task;
-use mesh_proto::host::{self, Channels, Publish, Runtime, Timeouts};
+use mesh_proto::host::{self, AsyncChannels, Channels, Publish, Runtime, Timeouts};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 
 use crate::conn::ConnTasks;
-use crate::driver::IoEvent;
+use crate::driver::{Command, IoEvent};
 use crate::net::{self, Security, Stream};
 use crate::spawn::Spawner;
 
 /// The sending side of a one-shot answer: a channel of capacity one. A closed
 /// channel means the asker stopped waiting.
 pub(crate) type Reply<T> = async_channel::Sender<T>;
-
-/// A channel for exactly one answer.
-pub(crate) fn oneshot<T>() -> (Reply<T>, async_channel::Receiver<T>) {
-    async_channel::bounded(1)
-}
 
 /// What the driver's tasks share, and what a close waits for.
 pub(crate) struct Smol {
@@ -56,6 +51,29 @@ impl Channels for Smol {
             Err(TrySendError::Full(_)) => Publish::Full,
             Err(TrySendError::Closed(_)) => Publish::Gone,
         }
+    }
+}
+
+impl AsyncChannels for Smol {
+    type Commands = async_channel::Sender<Command>;
+    type Answer<T> = async_channel::Receiver<T>;
+
+    fn command(to: &Self::Commands, cmd: Command) -> bool {
+        to.try_send(cmd).is_ok()
+    }
+
+    /// A channel of capacity one.
+    fn oneshot<T>() -> (Reply<T>, async_channel::Receiver<T>) {
+        async_channel::bounded(1)
+    }
+
+    async fn answer<T: Send>(rx: &mut async_channel::Receiver<T>) -> Option<T> {
+        rx.recv().await.ok()
+    }
+
+    fn withdraw<T>(rx: &mut async_channel::Receiver<T>) -> Option<T> {
+        rx.close();
+        rx.try_recv().ok()
     }
 }
 

@@ -69,6 +69,20 @@ impl MeshSocket {
     /// ([`local_addr`](Self::local_addr) tells which). Peers are told to dial
     /// `out_addr`, by default the bound host and port (`0.0.0.0` advertised
     /// as `127.0.0.1`). For more settings see [`builder`](Self::builder).
+    ///
+    /// ```
+    /// use mesh_blocking::{Encryption, MeshSocket, PeerAddr, Protocol};
+    ///
+    /// let protocol = Protocol::new("chat", Encryption::Plaintext);
+    /// let any = MeshSocket::bind("0.0.0.0", 0, protocol.clone(), None)?;
+    /// let port = any.local_addr().port();
+    /// assert_eq!(any.out_addr(), &PeerAddr::new("127.0.0.1", port));
+    ///
+    /// let named = Some(("example.org".to_string(), 4444));
+    /// let public = MeshSocket::bind("127.0.0.1", 0, protocol, named)?;
+    /// assert_eq!(public.out_addr(), &PeerAddr::new("example.org", 4444));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(
         host: &str,
         port: u16,

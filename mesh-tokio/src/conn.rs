@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd as End};
+use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -105,14 +105,6 @@ async fn read_loop<R: AsyncRead + Unpin>(conn: ConnId, mut r: R, io: mpsc::Sende
     }
 }
 
-/// Why a writer stopped early.
-enum WriteEnd {
-    /// No progress within the write-stall timeout.
-    Stalled,
-    /// An I/O error.
-    Failed(std::io::Error),
-}
-
 /// Writes in order until told to close (or the driver is gone), reporting
 /// every write to the driver; a write that makes no progress within
 /// `write_stall` (or fails) ends the connection.
@@ -130,10 +122,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 WriterCmd::Data(mut bytes) => {
                     while bytes.has_remaining() {
                         let n = match timeout(write_stall, w.write(&bytes)).await {
-                            Err(_) => return Err(WriteEnd::Stalled),
-                            Ok(Err(e)) => return Err(WriteEnd::Failed(e)),
+                            Err(_) => return Err(WriteFailure::Stalled),
+                            Ok(Err(e)) => return Err(WriteFailure::Failed(e)),
                             Ok(Ok(0)) => {
-                                return Err(WriteEnd::Failed(std::io::ErrorKind::WriteZero.into()));
+                                return Err(WriteFailure::Failed(
+                                    std::io::ErrorKind::WriteZero.into(),
+                                ));
                             }
                             Ok(Ok(n)) => n,
                         };
@@ -160,17 +154,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 reader.abort();
             });
         }
-        Err(end) => {
-            let end = match end {
-                WriteEnd::Stalled => {
-                    tracing::warn!(%conn, ?write_stall, "write stalled: closing connection");
-                    End::Stalled
-                }
-                WriteEnd::Failed(error) => {
-                    tracing::debug!(%conn, %error, "write failed");
-                    End::Failed
-                }
-            };
+        Err(failure) => {
+            let end = failure.end(conn, write_stall);
             reader.abort();
             let _ = io.send(IoEvent::WriterDone { conn, end }).await;
         }
@@ -181,10 +166,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 async fn stalled(
     limit: Duration,
     op: impl Future<Output = std::io::Result<()>>,
-) -> Result<(), WriteEnd> {
+) -> Result<(), WriteFailure> {
     match timeout(limit, op).await {
-        Err(_) => Err(WriteEnd::Stalled),
-        Ok(Err(e)) => Err(WriteEnd::Failed(e)),
+        Err(_) => Err(WriteFailure::Stalled),
+        Ok(Err(e)) => Err(WriteFailure::Failed(e)),
         Ok(Ok(())) => Ok(()),
     }
 }

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mesh_proto::host::Timeouts;
+use mesh_proto::host::{self, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -218,11 +218,7 @@ pub(crate) async fn dial(
     io: mpsc::Sender<IoEvent>,
 ) {
     let result = open(&addr, &security, timeouts).await;
-    match &result {
-        Ok(_) => tracing::debug!(%conn, %addr, "dialed"),
-        Err(error) => tracing::debug!(%conn, %addr, %error, "dial failed"),
-    }
-    let _ = io.send(IoEvent::Dialed { conn, result }).await;
+    let _ = io.send(host::dialed(conn, &addr, result)).await;
 }
 
 async fn open(addr: &PeerAddr, security: &Security, timeouts: Timeouts) -> io::Result<Stream> {

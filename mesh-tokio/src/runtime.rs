@@ -4,14 +4,14 @@
 
 use std::io;
 
-use mesh_proto::host::{self, Channels, Publish, Runtime, Timeouts};
+use mesh_proto::host::{self, AsyncChannels, Channels, Publish, Runtime, Timeouts};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::conn::ConnTasks;
-use crate::driver::IoEvent;
+use crate::driver::{Command, IoEvent};
 use crate::net::{self, Security, Stream};
 
 /// What the driver's tasks share, and what a close waits for.
@@ -45,6 +45,28 @@ impl Channels for Tokio {
             Err(TrySendError::Full(_)) => Publish::Full,
             Err(TrySendError::Closed(_)) => Publish::Gone,
         }
+    }
+}
+
+impl AsyncChannels for Tokio {
+    type Commands = mpsc::UnboundedSender<Command>;
+    type Answer<T> = oneshot::Receiver<T>;
+
+    fn command(to: &Self::Commands, cmd: Command) -> bool {
+        to.send(cmd).is_ok()
+    }
+
+    fn oneshot<T>() -> (oneshot::Sender<T>, oneshot::Receiver<T>) {
+        oneshot::channel()
+    }
+
+    async fn answer<T: Send>(rx: &mut oneshot::Receiver<T>) -> Option<T> {
+        rx.await.ok()
+    }
+
+    fn withdraw<T>(rx: &mut oneshot::Receiver<T>) -> Option<T> {
+        rx.close();
+        rx.try_recv().ok()
     }
 }
 

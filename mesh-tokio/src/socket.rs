@@ -1,17 +1,20 @@
 //! [`MeshSocket`]: the user's handle, a cheap clone that turns each call
-//! into a command for the driver task.
+//! into a command for the driver task (the shared
+//! `mesh_proto::host::AsyncHandle` does the asking).
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use mesh_proto::host::{Outgoing, Wait};
+use mesh_proto::host::AsyncHandle;
 use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::builder::Builder;
 use crate::driver::Command;
 use crate::events::{EVENT_QUEUE, Events};
+use crate::runtime::Tokio;
 
 /// A node of a py2p mesh (py2p's `MeshSocket`), driven by a tokio task.
 ///
@@ -20,12 +23,15 @@ use crate::events::{EVENT_QUEUE, Events};
 /// that bound it to keep running.
 ///
 /// See the [crate docs](crate) for an example.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MeshSocket {
-    cmds: mpsc::UnboundedSender<Command>,
-    id: PeerId,
-    local_addr: SocketAddr,
-    out_addr: PeerAddr,
+    inner: AsyncHandle<Tokio>,
+}
+
+impl fmt::Debug for MeshSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
 }
 
 impl MeshSocket {
@@ -36,10 +42,7 @@ impl MeshSocket {
         out_addr: PeerAddr,
     ) -> MeshSocket {
         MeshSocket {
-            cmds,
-            id,
-            local_addr,
-            out_addr,
+            inner: AsyncHandle::new(cmds, id, local_addr, out_addr),
         }
     }
 
@@ -48,6 +51,22 @@ impl MeshSocket {
     /// ([`local_addr`](Self::local_addr) tells which). Peers are told to dial
     /// `out_addr`, by default the bound host and port (`0.0.0.0` advertised
     /// as `127.0.0.1`). For more settings see [`builder`](Self::builder).
+    ///
+    /// ```
+    /// use mesh_tokio::{Encryption, MeshSocket, PeerAddr, Protocol};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let protocol = Protocol::new("chat", Encryption::Plaintext);
+    /// let any = MeshSocket::bind("0.0.0.0", 0, protocol.clone(), None).await?;
+    /// let port = any.local_addr().port();
+    /// assert_eq!(any.out_addr(), &PeerAddr::new("127.0.0.1", port));
+    ///
+    /// let named = Some(("example.org".to_string(), 4444));
+    /// let public = MeshSocket::bind("127.0.0.1", 0, protocol, named).await?;
+    /// assert_eq!(public.out_addr(), &PeerAddr::new("example.org", 4444));
+    /// # Ok(()) }
+    /// ```
     pub async fn bind(
         host: &str,
         port: u16,
@@ -68,17 +87,17 @@ impl MeshSocket {
 
     /// Our node id.
     pub fn id(&self) -> &PeerId {
-        &self.id
+        self.inner.id()
     }
 
     /// The address the listener is bound to (the real port when bound to 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.inner.local_addr()
     }
 
     /// The address advertised to peers.
     pub fn out_addr(&self) -> &PeerAddr {
-        &self.out_addr
+        self.inner.out_addr()
     }
 
     /// Dials a peer; returns once the TCP connection is open, and with TLS
@@ -86,10 +105,7 @@ impl MeshSocket {
     /// handshake follows: watch [`events`](Self::events) for `PeerUp`. Peers it tells
     /// us about are dialed too, up to the core's `max_outgoing`.
     pub async fn connect(&self, host: &str, port: u16) -> io::Result<ConnId> {
-        let addr = PeerAddr::new(host, port);
-        self.ask(|reply| Command::Connect { addr, reply })
-            .await
-            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::NotConnected, "closed")))
+        self.inner.connect(host, port).await
     }
 
     /// Broadcasts `packets` to the whole mesh. Waits while a peer's output
@@ -106,72 +122,54 @@ impl MeshSocket {
     /// Sends with an explicit main flag (py2p's `send(..., flag=...)`):
     /// broadcast floods, anything else reaches direct peers only.
     pub async fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
-        let out = |reply| {
-            Command::Send(Outgoing::Send {
-                packets,
-                flag,
-                reply,
-            })
-        };
-        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+        self.inner.send_with(packets, flag).await
     }
 
     /// Answers `msg`: a whisper straight to its sender when it is a direct
     /// peer, otherwise routed as py2p does (a route request, then a dial).
     pub async fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
-        let msg = Box::new(msg.clone());
-        let out = |reply| {
-            Command::Send(Outgoing::Reply {
-                msg,
-                packets,
-                reply,
-            })
-        };
-        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+        self.inner.reply(msg, packets).await
     }
 
     /// The oldest received message, or `None` at once if there is none.
     pub async fn recv(&self) -> Option<Message> {
-        self.take(1, Wait::No).await.pop()
+        self.inner.recv().await
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
     pub async fn recv_many(&self, n: usize) -> Vec<Message> {
-        if n == 0 {
-            return Vec::new();
-        }
-        self.take(n, Wait::No).await
+        self.inner.recv_many(n).await
     }
 
     /// Waits for the next message; `None` once the socket is closed and its
     /// queue is empty. Cancel-safe: a message taken by a cancelled call goes
     /// back to the front of the queue.
     pub async fn next(&self) -> Option<Message> {
-        self.take(1, Wait::Forever).await.pop()
+        self.inner.next().await
     }
 
     /// Adds a handler after the built-in ones (py2p's `register_handler`);
     /// it runs on the driver task, so it must not block.
     pub fn register_handler(&self, handler: impl Handler + 'static) {
-        let _ = self.cmds.send(Command::Handler(Box::new(handler)));
+        self.inner.register_handler(handler)
     }
 
     /// Events from now on (peers up and down, messages, rejections...). The
     /// stream ends when the socket closes.
     pub fn events(&self) -> Events {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        let _ = self.cmds.send(Command::Subscribe(tx));
+        self.inner.subscribe(tx);
         Events::new(rx)
     }
 
     /// The routing table: ids of the peers we have a handshake with.
     pub async fn routes(&self) -> Vec<PeerId> {
-        self.ask(Command::Routes).await.unwrap_or_default()
+        self.inner.routes().await
     }
 
     /// The core's running totals.
     pub async fn counters(&self) -> Counters {
-        self.ask(Command::Counters).await.unwrap_or_default()
+        self.inner.counters().await
     }
 
     /// Closes every connection after flushing what was queued for it, and
@@ -179,46 +177,6 @@ impl MeshSocket {
     /// stalls gives up after the write-stall timeout). A second close is an
     /// error (`SendError::Closed`), as in py2p.
     pub async fn close(&self) -> Result<(), SendError> {
-        self.ask(Command::Close)
-            .await
-            .unwrap_or(Err(SendError::Closed))
-    }
-
-    /// Sends a command and waits for its answer (`None`: the driver is gone).
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds.send(make(tx)).ok()?;
-        rx.await.ok()
-    }
-
-    /// A receive whose messages go back to the driver if it is cancelled.
-    async fn take(&self, max: usize, wait: Wait) -> Vec<Message> {
-        let (reply, rx) = oneshot::channel();
-        if self.cmds.send(Command::Recv { max, wait, reply }).is_err() {
-            return Vec::new();
-        }
-        let mut taking = Taking {
-            rx,
-            back: self.cmds.clone(),
-        };
-        (&mut taking.rx).await.unwrap_or_default()
-    }
-}
-
-/// Gives messages back to the driver if the receive is dropped after they
-/// were sent to it but before it returned them.
-struct Taking {
-    rx: oneshot::Receiver<Vec<Message>>,
-    back: mpsc::UnboundedSender<Command>,
-}
-
-impl Drop for Taking {
-    fn drop(&mut self) {
-        self.rx.close();
-        if let Ok(msgs) = self.rx.try_recv()
-            && !msgs.is_empty()
-        {
-            let _ = self.back.send(Command::Unrecv(msgs));
-        }
+        self.inner.close().await
     }
 }

@@ -18,9 +18,12 @@
 
 use std::io;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
-use mesh_proto::mesh::{Config, Counters, Handled, Handler, HandlerCx, Message, PeerId, SendError};
+use mesh_proto::mesh::{
+    Config, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId, SendError,
+};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 
 /// Adjusts a node's core settings before it binds.
@@ -30,11 +33,43 @@ pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
 /// ([`Node::next`] has its own timeout).
 pub const CALL_LIMIT: Duration = Duration::from_secs(10);
 
+/// The builder settings beyond the protocol and the core's config.
+#[derive(Debug, Clone, Default)]
+pub struct BindOptions {
+    /// The host to bind (port 0); 127.0.0.1 if `None`.
+    pub host: Option<&'static str>,
+    /// The address to advertise instead of the bound one.
+    pub out_addr: Option<(String, u16)>,
+    /// The write-stall timeout instead of the default.
+    pub write_stall: Option<Duration>,
+}
+
 /// A runtime adapter, with whatever runtime the test needs to drive it.
 pub trait Adapter {
+    /// Binds a node on port 0 as `options` say, speaking `protocol`;
+    /// `configure` adjusts the core's config.
+    fn bind_with(
+        &self,
+        protocol: Protocol,
+        configure: Configure,
+        options: BindOptions,
+    ) -> io::Result<Box<dyn Node>>;
+
     /// Binds a node on 127.0.0.1, port 0, speaking `protocol`;
     /// `configure` adjusts the core's config.
-    fn bind(&self, protocol: Protocol, configure: Configure) -> io::Result<Box<dyn Node>>;
+    fn bind(&self, protocol: Protocol, configure: Configure) -> io::Result<Box<dyn Node>> {
+        self.bind_with(protocol, configure, BindOptions::default())
+    }
+}
+
+/// No event came within the time given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// A node's event subscription, whatever its adapter.
+pub trait EventQueue: Send {
+    /// The next event; `Ok(None)` once the stream has ended.
+    fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed>;
 }
 
 /// One node, whatever its adapter: every call blocks until it is done.
@@ -43,6 +78,10 @@ pub trait Node: Send + Sync {
     fn id(&self) -> PeerId;
     /// The port the listener is bound to.
     fn port(&self) -> u16;
+    /// The address advertised to peers.
+    fn out_addr(&self) -> PeerAddr;
+    /// Events from now on.
+    fn events(&self) -> Box<dyn EventQueue>;
     /// Dials 127.0.0.1:`port` (the handshake follows).
     fn connect(&self, port: u16) -> io::Result<()>;
     /// py2p's `send(packets, flag)`: a broadcast floods, anything else
@@ -124,48 +163,85 @@ pub struct Smol;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Blocking;
 
+/// `$krate`'s builder for `protocol`, `configure` and `options`, and the
+/// host to bind.
+macro_rules! builder {
+    ($krate:ident, $protocol:expr, $configure:expr, $options:expr) => {{
+        let options: BindOptions = $options;
+        let mut builder = $krate::MeshSocket::builder($protocol).config($configure);
+        if let Some((host, port)) = options.out_addr {
+            builder = builder.out_addr(host, port);
+        }
+        if let Some(limit) = options.write_stall {
+            builder = builder.write_stall_timeout(limit);
+        }
+        (builder, options.host.unwrap_or("127.0.0.1"))
+    }};
+}
+
 impl Adapter for Tokio {
-    fn bind(&self, protocol: Protocol, configure: Configure) -> io::Result<Box<dyn Node>> {
-        let builder = mesh_tokio::MeshSocket::builder(protocol).config(configure);
-        let sock = self.rt.block_on(builder.bind("127.0.0.1", 0))?;
+    fn bind_with(
+        &self,
+        protocol: Protocol,
+        configure: Configure,
+        options: BindOptions,
+    ) -> io::Result<Box<dyn Node>> {
+        let (builder, host) = builder!(mesh_tokio, protocol, configure, options);
+        let sock = self.rt.block_on(builder.bind(host, 0))?;
         let exec = Arc::clone(&self.rt);
         Ok(Box::new(Async { sock, exec }))
     }
 }
 
 impl Adapter for AsyncStd {
-    fn bind(&self, protocol: Protocol, configure: Configure) -> io::Result<Box<dyn Node>> {
-        bind_async_std(*self, protocol, configure)
+    fn bind_with(
+        &self,
+        protocol: Protocol,
+        configure: Configure,
+        options: BindOptions,
+    ) -> io::Result<Box<dyn Node>> {
+        bind_async_std(*self, protocol, configure, options)
     }
 }
 
 impl Adapter for Smol {
-    fn bind(&self, protocol: Protocol, configure: Configure) -> io::Result<Box<dyn Node>> {
-        bind_async_std(*self, protocol, configure)
+    fn bind_with(
+        &self,
+        protocol: Protocol,
+        configure: Configure,
+        options: BindOptions,
+    ) -> io::Result<Box<dyn Node>> {
+        bind_async_std(*self, protocol, configure, options)
     }
 }
 
-fn bind_async_std<E: BlockOn + 'static>(
+fn bind_async_std<E: BlockOn>(
     exec: E,
     protocol: Protocol,
     configure: Configure,
+    options: BindOptions,
 ) -> io::Result<Box<dyn Node>> {
-    let builder = mesh_async_std::MeshSocket::builder(protocol).config(configure);
-    let sock = exec.block_on(builder.bind("127.0.0.1", 0))?;
+    let (builder, host) = builder!(mesh_async_std, protocol, configure, options);
+    let sock = exec.block_on(builder.bind(host, 0))?;
     Ok(Box::new(Async { sock, exec }))
 }
 
 impl Adapter for Blocking {
-    fn bind(&self, protocol: Protocol, configure: Configure) -> io::Result<Box<dyn Node>> {
-        let builder = mesh_blocking::MeshSocket::builder(protocol).config(configure);
-        Ok(Box::new(BlockingNode(builder.bind("127.0.0.1", 0)?)))
+    fn bind_with(
+        &self,
+        protocol: Protocol,
+        configure: Configure,
+        options: BindOptions,
+    ) -> io::Result<Box<dyn Node>> {
+        let (builder, host) = builder!(mesh_blocking, protocol, configure, options);
+        Ok(Box::new(BlockingNode(builder.bind(host, 0)?)))
     }
 }
 
 // ----- the nodes -------------------------------------------------------------
 
 /// How a node drives an async adapter: one future at a time, to completion.
-trait BlockOn: Send + Sync {
+trait BlockOn: Send + Sync + Clone + 'static {
     fn block_on<F: Future>(&self, f: F) -> F::Output;
 }
 
@@ -197,6 +273,12 @@ async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
     smol::future::or(async { Some(f.await) }, timeout).await
 }
 
+/// An async adapter's event stream and the executor that drives it.
+struct AsyncEvents<S, E> {
+    events: S,
+    exec: E,
+}
+
 /// A socket of an async adapter and the executor that drives it.
 struct Async<S, E> {
     sock: S,
@@ -220,12 +302,28 @@ fn unbox(mut h: Box<dyn Handler>) -> impl FnMut(&Message, &mut HandlerCx<'_>) ->
 /// [`Node`] for an async adapter's socket: every call runs on `exec`.
 macro_rules! async_node {
     ($krate:ident) => {
+        impl<E: BlockOn> EventQueue for AsyncEvents<$krate::Events, E> {
+            fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
+                self.exec
+                    .block_on(within(timeout, self.events.recv()))
+                    .ok_or(Elapsed)
+            }
+        }
+
         impl<E: BlockOn> Node for Async<$krate::MeshSocket, E> {
             fn id(&self) -> PeerId {
                 self.sock.id().clone()
             }
             fn port(&self) -> u16 {
                 self.sock.local_addr().port()
+            }
+            fn out_addr(&self) -> PeerAddr {
+                self.sock.out_addr().clone()
+            }
+            fn events(&self) -> Box<dyn EventQueue> {
+                let events = self.sock.events();
+                let exec = self.exec.clone();
+                Box::new(AsyncEvents { events, exec })
             }
             fn connect(&self, port: u16) -> io::Result<()> {
                 self.call("connect", self.sock.connect("127.0.0.1", port))
@@ -267,12 +365,28 @@ async_node!(mesh_async_std);
 /// A mesh-blocking socket.
 struct BlockingNode(mesh_blocking::MeshSocket);
 
+impl EventQueue for mesh_blocking::Events {
+    fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
+        match self.recv_timeout(timeout) {
+            Ok(event) => Ok(Some(event)),
+            Err(RecvTimeoutError::Timeout) => Err(Elapsed),
+            Err(RecvTimeoutError::Disconnected) => Ok(None),
+        }
+    }
+}
+
 impl Node for BlockingNode {
     fn id(&self) -> PeerId {
         self.0.id().clone()
     }
     fn port(&self) -> u16 {
         self.0.local_addr().port()
+    }
+    fn out_addr(&self) -> PeerAddr {
+        self.0.out_addr().clone()
+    }
+    fn events(&self) -> Box<dyn EventQueue> {
+        Box::new(self.0.events())
     }
     fn connect(&self, port: u16) -> io::Result<()> {
         self.0.connect("127.0.0.1", port).map(drop)

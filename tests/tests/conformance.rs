@@ -55,8 +55,48 @@ macro_rules! conformance {
                 c::bounded(|| c::reply(&$adapter, Ssl));
             }
             #[test]
-            fn graceful_close() {
-                c::bounded(|| c::graceful_close(&$adapter));
+            fn tls_both_ways() {
+                c::bounded(|| c::tls_both_ways(&$adapter));
+            }
+            #[test]
+            fn tls_big_packet() {
+                c::bounded(|| c::tls_big_packet(&$adapter));
+            }
+            #[test]
+            fn tls_refuses_plaintext_socket() {
+                c::bounded(|| c::tls_refuses_plaintext_socket(&$adapter));
+            }
+            #[test]
+            fn tls_dial_to_plaintext_peer() {
+                c::bounded(|| c::tls_dial_to_plaintext_peer(&$adapter));
+            }
+            #[test]
+            fn plaintext_dials_tls() {
+                c::bounded(|| c::plaintext_dials_tls(&$adapter));
+            }
+            #[test]
+            fn tls_dials_plaintext() {
+                c::bounded(|| c::tls_dials_plaintext(&$adapter));
+            }
+            #[test]
+            fn tls_silent_peer() {
+                c::bounded(|| c::tls_silent_peer(&$adapter));
+            }
+            #[test]
+            fn graceful_close_plaintext() {
+                c::bounded(|| c::graceful_close(&$adapter, Plaintext));
+            }
+            #[test]
+            fn graceful_close_tls() {
+                c::bounded(|| c::graceful_close(&$adapter, Ssl));
+            }
+            #[test]
+            fn close_ends_everything() {
+                c::bounded(|| c::close_ends_everything(&$adapter));
+            }
+            #[test]
+            fn backpressure() {
+                c::bounded(|| c::backpressure(&$adapter));
             }
             #[test]
             fn port_zero() {

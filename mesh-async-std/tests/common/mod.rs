@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_io::Timer;
 use futures_lite::future;
-use mesh_async_std::{Builder, Config, Encryption, MeshSocket, PeerId, Protocol, Value};
+use mesh_async_std::{Builder, Config, Encryption, MeshSocket, PeerId, Protocol};
 
 /// Runs each named `async fn() ` twice, as two tests: spawned on async-std's
 /// executor and spawned on smol's. A panic in the scenario fails the test.
@@ -31,10 +31,6 @@ pub const LIMIT: Duration = Duration::from_secs(15);
 
 pub fn proto(subnet: &str) -> Protocol {
     Protocol::new(subnet, Encryption::Plaintext)
-}
-
-pub fn bin(b: &[u8]) -> Value {
-    Value::from(b)
 }
 
 /// Fails the test if `f` does not finish within [`LIMIT`].
@@ -89,13 +85,4 @@ pub async fn link(
         .expect("connect");
     wait_routes(from, from_peers).await;
     wait_routes(to, to_peers).await;
-}
-
-/// a - b - c, and nothing else.
-pub async fn line() -> (MeshSocket, MeshSocket, MeshSocket) {
-    let (a, b, c) = (node().await, node().await, node().await);
-    link(&a, &b, &[b.id()], &[a.id()]).await;
-    link(&c, &b, &[b.id()], &[a.id(), c.id()]).await;
-    wait_routes(&a, &[b.id()]).await;
-    (a, b, c)
 }

@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use mesh_blocking::{
-    Builder, Config, Encryption, Event, Events, MeshSocket, Message, PeerId, Protocol, Value,
-};
+use mesh_blocking::{Builder, Config, Encryption, MeshSocket, Message, PeerId, Protocol, Value};
 
 /// Every wait in these tests is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(15);
@@ -30,35 +28,10 @@ pub fn within<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Runs a call that may block (a send under backpressure, a close) on a
-/// thread of its own; fails the test if it does not return within [`LIMIT`].
-pub fn bounded<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(LIMIT)
-        .unwrap_or_else(|e| panic!("{what} did not return in time: {e}"))
-}
-
 /// The next message, within [`LIMIT`].
 pub fn next(sock: &MeshSocket) -> Message {
     sock.recv_timeout(LIMIT)
         .expect("a message within the limit")
-}
-
-/// The first event `pick` accepts, within [`LIMIT`].
-pub fn wait_event<T>(events: &Events, mut pick: impl FnMut(Event) -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        let left = LIMIT.saturating_sub(start.elapsed());
-        let event = events
-            .recv_timeout(left)
-            .expect("an event within the limit");
-        if let Some(t) = pick(event) {
-            return t;
-        }
-    }
 }
 
 /// A node that never dials on its own (`max_outgoing = 0`), so the topology
@@ -88,13 +61,4 @@ pub fn link(from: &MeshSocket, to: &MeshSocket, from_peers: &[&PeerId], to_peers
         .expect("connect");
     wait_routes(from, from_peers);
     wait_routes(to, to_peers);
-}
-
-/// a - b - c, and nothing else.
-pub fn line() -> (MeshSocket, MeshSocket, MeshSocket) {
-    let (a, b, c) = (node(), node(), node());
-    link(&a, &b, &[b.id()], &[a.id()]);
-    link(&c, &b, &[b.id()], &[a.id(), c.id()]);
-    wait_routes(&a, &[b.id()]);
-    (a, b, c)
 }

@@ -23,21 +23,25 @@ use std::time::Duration;
 
 use crate::mesh::PeerAddr;
 
+mod async_handle;
 mod channels;
 mod command;
 mod driver;
 mod io_event;
 mod options;
+mod outcome;
 mod runtime;
 mod subscribers;
 mod turns;
 mod waiting;
 
+pub use async_handle::{AsyncChannels, AsyncHandle};
 pub use channels::{Channels, Publish};
 pub use command::{Command, Outgoing, Wait};
 pub use driver::{HostDriver, Input, closed};
 pub use io_event::{IoEvent, WriteEnd};
 pub use options::{Options, Timeouts};
+pub use outcome::{WriteFailure, dialed};
 pub use runtime::{Connection, Runtime};
 pub use turns::Turns;
 

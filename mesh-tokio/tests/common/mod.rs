@@ -3,17 +3,13 @@
 
 use std::time::Duration;
 
-use mesh_tokio::{Builder, Config, Encryption, MeshSocket, PeerId, Protocol, Value};
+use mesh_tokio::{Builder, Config, Encryption, MeshSocket, PeerId, Protocol};
 
 /// Every wait in these tests is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(15);
 
 pub fn proto(subnet: &str) -> Protocol {
     Protocol::new(subnet, Encryption::Plaintext)
-}
-
-pub fn bin(b: &[u8]) -> Value {
-    Value::from(b)
 }
 
 /// Fails the test if `f` does not finish within [`LIMIT`].
@@ -62,13 +58,4 @@ pub async fn link(
         .expect("connect");
     wait_routes(from, from_peers).await;
     wait_routes(to, to_peers).await;
-}
-
-/// a - b - c, and nothing else.
-pub async fn line() -> (MeshSocket, MeshSocket, MeshSocket) {
-    let (a, b, c) = (node().await, node().await, node().await);
-    link(&a, &b, &[b.id()], &[a.id()]).await;
-    link(&c, &b, &[b.id()], &[a.id(), c.id()]).await;
-    wait_routes(&a, &[b.id()]).await;
-    (a, b, c)
 }

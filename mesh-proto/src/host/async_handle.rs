@@ -1,0 +1,224 @@
+//! [`AsyncHandle`]: the async adapters' user handle, generic over how their
+//! runtime sends a command and awaits its answer ([`AsyncChannels`]). Each
+//! adapter's public `MeshSocket` wraps one.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+
+use crate::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
+use crate::wire::{MainFlag, MsgId, Value};
+
+use super::{Channels, Command, Outgoing, Wait};
+
+/// A runtime whose callers await their answers: its command queue and the
+/// receiving side of its one-shot replies.
+pub trait AsyncChannels: Channels + Sized {
+    /// The sending side of the driver's command queue (never full: a command
+    /// does not wait).
+    type Commands: Clone;
+    /// The receiving side of a one-shot answer.
+    type Answer<T>;
+
+    /// Queues `cmd` for the driver; `false` if the driver is gone.
+    fn command(to: &Self::Commands, cmd: Command<Self>) -> bool;
+
+    /// A channel for exactly one answer.
+    fn oneshot<T>() -> (Self::Reply<T>, Self::Answer<T>);
+
+    /// The answer; `None` if the driver dropped the reply unanswered.
+    fn answer<T: Send>(rx: &mut Self::Answer<T>) -> impl Future<Output = Option<T>> + Send;
+
+    /// Stops waiting: from now on the driver's reply fails (and it keeps
+    /// the value); an answer sent before is returned.
+    fn withdraw<T>(rx: &mut Self::Answer<T>) -> Option<T>;
+}
+
+/// A node's user handle: a cheap clone that turns each call into a
+/// [`Command`] for the driver and awaits the answer. Every call on a handle
+/// whose driver is gone gets the same answer as on a closed mesh.
+pub struct AsyncHandle<A: AsyncChannels> {
+    cmds: A::Commands,
+    id: PeerId,
+    local_addr: SocketAddr,
+    out_addr: PeerAddr,
+}
+
+impl<A: AsyncChannels> Clone for AsyncHandle<A> {
+    fn clone(&self) -> Self {
+        AsyncHandle {
+            cmds: self.cmds.clone(),
+            id: self.id.clone(),
+            local_addr: self.local_addr,
+            out_addr: self.out_addr.clone(),
+        }
+    }
+}
+
+impl<A: AsyncChannels> fmt::Debug for AsyncHandle<A>
+where
+    A::Commands: fmt::Debug,
+{
+    /// Named as the adapters' `MeshSocket`, whose `Debug` this is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MeshSocket")
+            .field("cmds", &self.cmds)
+            .field("id", &self.id)
+            .field("local_addr", &self.local_addr)
+            .field("out_addr", &self.out_addr)
+            .finish()
+    }
+}
+
+impl<A: AsyncChannels> AsyncHandle<A> {
+    /// A handle on the driver listening on `cmds`.
+    pub fn new(
+        cmds: A::Commands,
+        id: PeerId,
+        local_addr: SocketAddr,
+        out_addr: PeerAddr,
+    ) -> AsyncHandle<A> {
+        AsyncHandle {
+            cmds,
+            id,
+            local_addr,
+            out_addr,
+        }
+    }
+
+    /// The node id.
+    pub fn id(&self) -> &PeerId {
+        &self.id
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address advertised to peers.
+    pub fn out_addr(&self) -> &PeerAddr {
+        &self.out_addr
+    }
+
+    /// Dials `host:port`; answered once the connection is open.
+    pub async fn connect(&self, host: &str, port: u16) -> io::Result<ConnId> {
+        let addr = PeerAddr::new(host, port);
+        self.ask(|reply| Command::Connect { addr, reply })
+            .await
+            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::NotConnected, "closed")))
+    }
+
+    /// Sends `packets` with `flag`, waiting out backpressure.
+    pub async fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
+        let out = |reply| {
+            Command::Send(Outgoing::Send {
+                packets,
+                flag,
+                reply,
+            })
+        };
+        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Answers `msg` with `packets`.
+    pub async fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
+        let msg = Box::new(msg.clone());
+        let out = |reply| {
+            Command::Send(Outgoing::Reply {
+                msg,
+                packets,
+                reply,
+            })
+        };
+        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+    }
+
+    /// The oldest received message, without waiting.
+    pub async fn recv(&self) -> Option<Message> {
+        self.take(1, Wait::No).await.pop()
+    }
+
+    /// Up to `n` received messages, oldest first, without waiting.
+    pub async fn recv_many(&self, n: usize) -> Vec<Message> {
+        if n == 0 {
+            return Vec::new();
+        }
+        self.take(n, Wait::No).await
+    }
+
+    /// Waits for the next message; `None` once the mesh is closed and its
+    /// queue is empty.
+    pub async fn next(&self) -> Option<Message> {
+        self.take(1, Wait::Forever).await.pop()
+    }
+
+    /// Up to `max` received messages, waiting for one as `wait` says.
+    /// Cancel-safe: messages taken by a cancelled call go back to the front
+    /// of the queue.
+    async fn take(&self, max: usize, wait: Wait) -> Vec<Message> {
+        let (reply, rx) = A::oneshot();
+        if !A::command(&self.cmds, Command::Recv { max, wait, reply }) {
+            return Vec::new();
+        }
+        let mut taking = Taking::<A> {
+            rx,
+            back: self.cmds.clone(),
+        };
+        A::answer(&mut taking.rx).await.unwrap_or_default()
+    }
+
+    /// Adds a handler after the built-in ones.
+    pub fn register_handler(&self, handler: impl Handler + 'static) {
+        A::command(&self.cmds, Command::Handler(Box::new(handler)));
+    }
+
+    /// Adds an event subscriber (dropped at once if the mesh is closed).
+    pub fn subscribe(&self, to: A::Subscriber) {
+        A::command(&self.cmds, Command::Subscribe(to));
+    }
+
+    /// The ids in the routing table.
+    pub async fn routes(&self) -> Vec<PeerId> {
+        self.ask(Command::Routes).await.unwrap_or_default()
+    }
+
+    /// The core's running totals.
+    pub async fn counters(&self) -> Counters {
+        self.ask(Command::Counters).await.unwrap_or_default()
+    }
+
+    /// A graceful close, answered once every connection has flushed.
+    pub async fn close(&self) -> Result<(), SendError> {
+        self.ask(Command::Close)
+            .await
+            .unwrap_or(Err(SendError::Closed))
+    }
+
+    /// Sends a command and waits for its answer (`None`: the driver is gone).
+    async fn ask<T: Send>(&self, make: impl FnOnce(A::Reply<T>) -> Command<A>) -> Option<T> {
+        let (tx, mut rx) = A::oneshot();
+        if !A::command(&self.cmds, make(tx)) {
+            return None;
+        }
+        A::answer(&mut rx).await
+    }
+}
+
+/// Gives messages back to the driver if the receive is dropped after they
+/// were sent to it but before it returned them.
+struct Taking<A: AsyncChannels> {
+    rx: A::Answer<Vec<Message>>,
+    back: A::Commands,
+}
+
+impl<A: AsyncChannels> Drop for Taking<A> {
+    fn drop(&mut self) {
+        if let Some(msgs) = A::withdraw(&mut self.rx)
+            && !msgs.is_empty()
+        {
+            A::command(&self.back, Command::Unrecv(msgs));
+        }
+    }
+}
