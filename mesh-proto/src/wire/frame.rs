@@ -323,8 +323,11 @@ fn attempt(
 
 #[inline]
 fn verifies(packet: &[u8]) -> bool {
-    packet.len() >= CHECKSUM_LEN
-        && Sha256::digest(&packet[CHECKSUM_LEN..]).as_slice() == &packet[..CHECKSUM_LEN]
+    // Fixed-size arrays: the compare is inline, not a `memcmp` call.
+    let Some((sum, body)) = packet.split_first_chunk::<CHECKSUM_LEN>() else {
+        return false;
+    };
+    <[u8; CHECKSUM_LEN]>::from(Sha256::digest(body)) == *sum
 }
 
 /// Splits a packet whose checksum is known to be good into id and body.
