@@ -5,9 +5,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::frame::HEADER_LEN;
 use super::{Limits, WireError};
 
-/// Bytes the buffer grows by at least: small frames then share an allocation.
-const MIN_ALLOCATION: usize = 8 * 1024;
-
 /// Cuts a TCP byte stream into whole frames.
 ///
 /// Bytes are appended with [`feed`](Deframer::feed); each call to
@@ -50,15 +47,9 @@ impl Deframer {
     /// it returns `None` afterwards, so the buffer never holds more than one
     /// partial frame plus the last chunk.
     pub fn feed(&mut self, chunk: &[u8]) {
-        if self.failed.is_some() {
-            return;
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(chunk);
         }
-        // Room for many small frames at once: frames handed out share one
-        // allocation instead of one (and a reference-count block) each.
-        if self.buf.capacity() - self.buf.len() < chunk.len() {
-            self.buf.reserve(chunk.len().max(MIN_ALLOCATION));
-        }
-        self.buf.extend_from_slice(chunk);
     }
 
     /// The next whole frame (4-byte header included), `None` if more bytes are
