@@ -11,7 +11,7 @@ use std::time::Instant;
 use async_io::Timer;
 use async_net::TcpListener;
 use futures_lite::StreamExt;
-use mesh_proto::host::{self, HostDriver, Input, Timeouts, Turns};
+use mesh_proto::host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
 use mesh_proto::mesh::Mesh;
 
 use crate::net::{self, Security, Stream};
@@ -48,10 +48,12 @@ impl Driver {
         let (cmd_tx, cmds) = async_channel::unbounded();
         let (io_tx, io_rx) = async_channel::bounded(IO_QUEUE);
         let (alive, flushed) = async_channel::bounded(1);
+        let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
         let listener = spawner.spawn(net::accept_loop(
             listener,
             security.clone(),
             timeouts,
+            slots,
             spawner.clone(),
             io_tx.clone(),
         ));

@@ -16,7 +16,7 @@ use async_io::Timer;
 use async_net::{TcpListener, TcpStream};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use mesh_proto::host::{self, Timeouts};
+use mesh_proto::host::{self, HandshakeSlots, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
@@ -158,6 +158,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     security: Security,
     timeouts: Timeouts,
+    slots: HandshakeSlots,
     spawner: Spawner,
     io: async_channel::Sender<IoEvent>,
 ) {
@@ -182,9 +183,14 @@ pub(crate) async fn accept_loop(
                         }
                         // Forget the handshakes that are over.
                         handshakes.retain(|t| !t.is_finished());
+                        let Some(slot) = slots.try_take() else {
+                            tracing::debug!(%remote, "too many TLS handshakes under way: closed");
+                            continue;
+                        };
                         let acceptor = acceptor.clone();
                         let io = io.clone();
                         handshakes.push(spawner.spawn(async move {
+                            let _slot = slot;
                             match accept_tls(&acceptor, tcp, timeouts.handshake).await {
                                 Ok(stream) => {
                                     let _ = io.send(IoEvent::Accepted { stream, remote }).await;

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mesh_proto::host::{self, HostDriver, Options};
+use mesh_proto::host::{self, HandshakeSlots, HostDriver, Options};
 use mesh_proto::mesh::Config;
 use mesh_proto::wire::Protocol;
 
@@ -92,7 +92,8 @@ impl Builder {
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
 
         let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
-        let listening = Listening::spawn(listener, security.clone(), timeouts, tx.clone())?;
+        let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
+        let listening = Listening::spawn(listener, security.clone(), timeouts, slots, tx.clone())?;
         let rt = Threads {
             tx: tx.clone(),
             listening: Some(listening),

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use mesh_proto::host::Timeouts;
+use mesh_proto::host::{HandshakeSlots, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
@@ -72,13 +72,14 @@ impl Listening {
         listener: TcpListener,
         security: Security,
         timeouts: Timeouts,
+        slots: HandshakeSlots,
         io: SyncSender<Input>,
     ) -> io::Result<Listening> {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         crate::spawn(format!("mesh-accept-{}", addr.port()), move || {
-            accept_loop(listener, &security, timeouts, &flag, &io);
+            accept_loop(listener, &security, timeouts, &slots, &flag, &io);
             let _ = io.send(Input::ListenerDone);
         })?;
         Ok(Listening { stop, addr })
@@ -107,10 +108,12 @@ impl Listening {
 }
 
 /// Accepts until told to stop or the driver is gone.
+#[cfg_attr(not(feature = "tls"), allow(unused_variables))]
 fn accept_loop(
     listener: TcpListener,
     security: &Security,
     timeouts: Timeouts,
+    slots: &HandshakeSlots,
     stop: &AtomicBool,
     io: &SyncSender<Input>,
 ) {
@@ -154,8 +157,13 @@ fn accept_loop(
             }
             #[cfg(feature = "tls")]
             Security::Tls(tls) => {
+                let Some(slot) = slots.try_take() else {
+                    tracing::debug!(%remote, "too many TLS handshakes under way: closed");
+                    continue;
+                };
                 let (tls, io) = (tls.clone(), io.clone());
                 let spawned = crate::spawn(format!("mesh-tls-accept-{remote}"), move || {
+                    let _slot = slot;
                     prepare(&stream);
                     let limit = timeouts.handshake;
                     let ready = |s: &TcpStream| write_timeout(s, timeouts.write_stall);

@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use mesh_proto::host::{self, HostDriver, Input, Timeouts, Turns};
+use mesh_proto::host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
 use mesh_proto::mesh::Mesh;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -43,10 +43,12 @@ impl Driver {
         let (cmd_tx, cmds) = mpsc::unbounded_channel();
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let (alive, flushed) = mpsc::channel(1);
+        let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
         let listener = tokio::spawn(net::accept_loop(
             listener,
             security.clone(),
             timeouts,
+            slots,
             io_tx.clone(),
         ));
         let rt = Tokio {

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mesh_proto::host::{self, Timeouts};
+use mesh_proto::host::{self, HandshakeSlots, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -161,6 +161,7 @@ pub(crate) async fn accept_loop(
     listener: TcpListener,
     security: Security,
     timeouts: Timeouts,
+    slots: HandshakeSlots,
     io: mpsc::Sender<IoEvent>,
 ) {
     #[cfg(feature = "tls")]
@@ -184,9 +185,14 @@ pub(crate) async fn accept_loop(
                         }
                         // Reap the handshakes that are over.
                         while handshakes.try_join_next().is_some() {}
+                        let Some(slot) = slots.try_take() else {
+                            tracing::debug!(%remote, "too many TLS handshakes under way: closed");
+                            continue;
+                        };
                         let acceptor = acceptor.clone();
                         let io = io.clone();
                         handshakes.spawn(async move {
+                            let _slot = slot;
                             match accept_tls(&acceptor, tcp, timeouts.handshake).await {
                                 Ok(stream) => {
                                     let _ = io.send(IoEvent::Accepted { stream, remote }).await;

@@ -271,6 +271,56 @@ pub fn tls_silent_peer(adapter: &dyn Adapter) {
     tls.close().expect("close");
 }
 
+/// A flood of silent connections cannot pile up TLS handshakes: past the
+/// core's `max_pending_handshakes` a connection is closed at once, those
+/// already in a handshake wait for their timeout, and once they are gone a
+/// TLS peer gets in again.
+pub fn tls_handshake_flood(adapter: &dyn Adapter) {
+    let configure = |c: &mut Config| {
+        c.max_outgoing = 0;
+        c.max_pending_handshakes = 2;
+        c.handshake_timeout = Duration::from_secs(10);
+    };
+    let tls = adapter
+        .bind(proto("tls-test", Encryption::Ssl), Box::new(configure))
+        .expect("bind");
+    let silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", tls.port())).expect("connect"))
+        .collect();
+    // Let the accept loop start both handshakes.
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let mut third = TcpStream::connect(("127.0.0.1", tls.port())).expect("connect");
+    assert!(closed_by_peer(&mut third), "the third is closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "closed at once, not at the handshake timeout"
+    );
+    let mut first = silent.into_iter().next().expect("two");
+    first
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(first.read(&mut buf), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "a handshake under way stays open"
+    );
+    drop(first);
+
+    // The silent peers leave: their slots come back.
+    let other = tls_node(adapter, Duration::from_secs(10));
+    let (t, o) = (tls.id(), other.id());
+    wait_until("a TLS peer gets in", || {
+        other.connect(tls.port()).is_ok() && {
+            thread::sleep(Duration::from_millis(100));
+            other.routes().contains(&t) && tls.routes().contains(&o)
+        }
+    });
+    for n in [&tls, &other] {
+        promptly("close", || n.close()).expect("close");
+    }
+}
+
 /// A plaintext node dials a TLS node: the TCP connection opens, then the
 /// TLS node refuses the plaintext bytes and both sides close promptly (none
 /// is left to the plaintext node's 2 s handshake timeout); the TLS node is

@@ -83,6 +83,10 @@ macro_rules! conformance {
                 c::bounded(|| c::tls_silent_peer(&$adapter));
             }
             #[test]
+            fn tls_handshake_flood() {
+                c::bounded(|| c::tls_handshake_flood(&$adapter));
+            }
+            #[test]
             fn graceful_close_plaintext() {
                 c::bounded(|| c::graceful_close(&$adapter, Plaintext));
             }
