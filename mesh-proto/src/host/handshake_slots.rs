@@ -57,3 +57,42 @@ impl Drop for HandshakeSlot {
         self.in_use.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_max_slots_are_taken() {
+        let slots = HandshakeSlots::new(2);
+        let held = [slots.try_take(), slots.try_take()];
+        assert!(held.iter().all(Option::is_some));
+        assert!(slots.try_take().is_none(), "full at 2");
+    }
+
+    #[test]
+    fn a_dropped_slot_is_free_again() {
+        let slots = HandshakeSlots::new(1);
+        let slot = slots.try_take();
+        assert!(slots.try_take().is_none());
+        drop(slot);
+        assert!(slots.try_take().is_some());
+    }
+
+    #[test]
+    fn clones_share_one_count() {
+        // Each accepted connection's task holds a clone: the cap is per listener.
+        let slots = HandshakeSlots::new(1);
+        let other = slots.clone();
+        let held = other.try_take();
+        assert!(held.is_some());
+        assert!(slots.try_take().is_none(), "taken through the clone");
+        drop(held);
+        assert!(slots.try_take().is_some());
+    }
+
+    #[test]
+    fn zero_slots_refuse_everything() {
+        assert!(HandshakeSlots::new(0).try_take().is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! `HostDriver` on its own: a fake in-memory runtime records what the driver
+//! asks of it, replies land in plain slots, and time is one base `Instant`
+//! plus `Duration`s. No sockets, no threads, no clock.
+
+mod fake_runtime;
+mod node;
+
+mod close;
+mod connect;
+mod connection_end;
+mod deadlines;
+mod receive;
+mod send;
+mod turns;
