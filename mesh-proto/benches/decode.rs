@@ -44,9 +44,7 @@ fn bench(c: &mut Criterion) {
         // over and over made whole runs fast or slow depending on where it
         // happened to land relative to the stack (runs of one binary differed
         // by 15%).
-        let copies: Vec<Bytes> = (0..BATCH)
-            .map(|_| Bytes::copy_from_slice(&frame))
-            .collect();
+        let copies: Vec<Bytes> = (0..BATCH).map(|_| Bytes::copy_from_slice(&frame)).collect();
         let mut g = c.benchmark_group(name);
         g.throughput(Throughput::Bytes(frame.len() as u64));
         g.bench_function("sha256_only", |b| {
