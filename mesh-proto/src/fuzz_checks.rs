@@ -1146,6 +1146,10 @@ impl MeshRun {
         assert!(m.peer_count() <= m.conn_count());
         assert!(m.seen_len() <= self.caps.seen, "seen cache past its cap");
         assert!(
+            m.resend_bodies() <= m.conn_count(),
+            "resend bodies outlive their connections"
+        );
+        assert!(
             m.queued_messages() <= self.caps.recv_queue,
             "receive queue past its cap"
         );

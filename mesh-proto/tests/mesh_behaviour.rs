@@ -1065,6 +1065,21 @@ fn duplicate_broadcasts_are_dropped_and_counted() {
     assert_eq!(m.counters().relayed, 1);
     assert_eq!(m.counters().delivered, 1);
     assert_eq!(m.recv_many(10).len(), 1);
+
+    // A frame that claims the known id is dropped as a duplicate before its
+    // checksum is computed, even with its body mangled: the id only entered
+    // the cache verified, so nothing new is lost.
+    let mut mangled = frame.to_vec();
+    *mangled.last_mut().unwrap() ^= 0xff;
+    m.handle_bytes(cc, &mangled, t0);
+    assert_eq!(m.counters().duplicates, 4);
+    assert_eq!(m.counters().undecodable, 0);
+    assert_eq!(transmits(&drain(&mut m)), 0);
+    // The same mangled body under a fresh claim is undecodable, as before.
+    mangled[HEADER_LEN] ^= 0xff;
+    m.handle_bytes(cc, &mangled, t0);
+    assert_eq!(m.counters().undecodable, 1);
+    assert!(m.is_connected_to(&c.pid()));
 }
 
 #[cfg(feature = "zlib")]
@@ -1377,6 +1392,39 @@ fn renegotiate_resend_sends_the_last_frame_again() {
     m.handle_bytes(ca, &a.resend(UNIX + 6), secs(t0, 6));
     assert_eq!(frames_to(&drain(&mut m), ca), vec![original[1].clone()]);
     assert!(m.recv().is_none());
+}
+
+#[test]
+fn resend_after_a_relay_gives_each_peer_its_own_last_frame() {
+    let t0 = base();
+    let mut m = mesh(config(), t0);
+    let (a, b, c) = (Peer::new(1), Peer::new(2), Peer::new(3));
+    let ca = join(&mut m, &a, t0);
+    let cb = join(&mut m, &b, t0);
+    let cc = join(&mut m, &c, t0);
+    drain(&mut m);
+    // A's broadcast is relayed to B and C: one body kept for both.
+    let from_a = a.broadcast(UNIX, "relayed");
+    m.handle_bytes(ca, &from_a, t0);
+    let relayed = frames_to(&drain(&mut m), cb);
+    assert_eq!(relayed, vec![from_a.clone()]);
+    assert_eq!(m.resend_bodies(), 1);
+    // Then C's own broadcast goes to A and B only: B's last frame is now C's.
+    let from_c = c.broadcast(UNIX + 1, "from c");
+    m.handle_bytes(cc, &from_c, secs(t0, 1));
+    drain(&mut m);
+    assert_eq!(m.resend_bodies(), 2);
+    m.handle_bytes(cb, &b.resend(UNIX + 2), secs(t0, 2));
+    assert_eq!(frames_to(&drain(&mut m), cb), vec![from_c.clone()]);
+    // C still points at A's relayed broadcast, even with B gone.
+    m.handle_closed(cb, secs(t0, 3));
+    drain(&mut m);
+    m.handle_bytes(cc, &c.resend(UNIX + 4), secs(t0, 4));
+    assert_eq!(frames_to(&drain(&mut m), cc), vec![from_a]);
+    m.handle_closed(cc, secs(t0, 5));
+    m.handle_closed(ca, secs(t0, 5));
+    drain(&mut m);
+    assert_eq!(m.resend_bodies(), 0, "bodies outlived their connections");
 }
 
 #[cfg(feature = "zlib")]

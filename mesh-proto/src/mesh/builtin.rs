@@ -342,7 +342,8 @@ impl Mesh {
             Some(SubFlag::Resend) => {
                 // The last frame again, re-framed for the current compression
                 // (py2p re-sends the payload as a new message and loses its sub-flag).
-                let Some(body) = self.conns.get(&conn).and_then(|c| c.last_sent.clone()) else {
+                let last = self.conns.get(&conn).and_then(|c| c.last_sent);
+                let Some(body) = last.and_then(|r| self.sent.get(r)).cloned() else {
                     return;
                 };
                 self.send_body_to(&[conn], &body, None, true, now);

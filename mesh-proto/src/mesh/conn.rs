@@ -2,10 +2,9 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::wire::{Compression, Deframer, Limits};
 
+use super::sent::SentRef;
 use super::{PeerAddr, PeerId};
 
 #[derive(Debug)]
@@ -26,7 +25,7 @@ pub(crate) struct Conn {
     /// Methods the peer accepts, in its order.
     pub(crate) peer_compression: Vec<Compression>,
     /// Body of the last whisper/broadcast sent here, for `resend`.
-    pub(crate) last_sent: Option<Bytes>,
+    pub(crate) last_sent: Option<SentRef>,
     /// Bytes handed out and not yet reported written.
     pub(crate) queued: usize,
     /// When the current partial frame started.

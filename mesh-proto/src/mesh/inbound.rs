@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 
-use crate::wire::{Decoded, MainFlag, SubFlag, WireError, verify_packet};
+use crate::wire::{CHECKSUM_LEN, Decoded, HEADER_LEN, MainFlag, SubFlag, WireError, verify_packet};
 
 use super::handler::{Handled, HandlerCx};
 use super::outbound::Variants;
@@ -66,12 +66,21 @@ impl Mesh {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
+        // Only broadcasts enter the dedup cache, and an id fixes the whole
+        // body: a frame that claims a known id is a duplicate broadcast,
+        // dropped before its checksum is even computed (the id only ever
+        // entered the cache verified). A compressed frame's claim is noise
+        // that matches nothing; it is checked again once decompressed.
+        if let Some(claimed) = frame.get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
+            && self.seen.contains_raw(claimed)
+        {
+            self.counters.duplicates += 1;
+            return;
+        }
         let mut packet = frame.clone();
-        packet.advance(crate::wire::HEADER_LEN);
+        packet.advance(HEADER_LEN);
         let decoded = verify_packet(packet, &c.peer_compression, &self.cfg.limits).and_then(|v| {
-            // Only broadcasts enter the dedup cache, and an id fixes the whole
-            // body: a known id is a duplicate broadcast, dropped unparsed.
-            if self.seen.contains(&v.id) {
+            if v.compression.is_some() && self.seen.contains(&v.id) {
                 return Ok(None);
             }
             v.parse(&self.cfg.limits).map(Some)

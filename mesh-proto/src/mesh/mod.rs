@@ -55,6 +55,7 @@ pub(crate) mod rng_for_sim {
     pub(crate) use super::rng::Rng;
 }
 mod seen;
+mod sent;
 mod timers;
 mod types;
 
@@ -103,6 +104,8 @@ pub struct Mesh {
     /// Advertised addresses of peers we have heard of, for healing.
     known: known::Known,
     seen: SeenCache,
+    /// The body each connection last sent, for `resend`.
+    sent: sent::SentBodies,
     queue: VecDeque<Message>,
     lagged: u64,
     outputs: VecDeque<Output>,
@@ -165,6 +168,7 @@ impl Mesh {
             routes: BTreeMap::new(),
             known: known::Known::default(),
             seen,
+            sent: sent::SentBodies::default(),
             queue: VecDeque::new(),
             lagged: 0,
             outputs: VecDeque::new(),
@@ -240,6 +244,11 @@ impl Mesh {
     /// Ids held by the dedup cache.
     pub fn seen_len(&self) -> usize {
         self.seen.len()
+    }
+
+    /// Bodies kept for `resend`: at most one per connection.
+    pub fn resend_bodies(&self) -> usize {
+        self.sent.live()
     }
 
     /// Messages waiting in the receive queue.
@@ -359,7 +368,7 @@ impl Mesh {
                 // its own bounded redials).
                 self.known.remove(&peer);
             }
-            self.conns.remove(&conn);
+            self.remove_conn(conn);
             self.event(Event::DialFailed { conn, addr });
             self.schedule_heal(now);
         }

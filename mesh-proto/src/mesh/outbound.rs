@@ -114,6 +114,8 @@ impl Mesh {
         now: Instant,
     ) {
         let variants = variants.get_or_insert_with(Variants::default);
+        // One hold on the body for all targets (see `sent.rs`).
+        let held = remember.then(|| self.sent.hold(body.clone()));
         for &conn in targets {
             // Few map lookups per target: relays come through here.
             let Some(c) = self.conns.get_mut(&conn) else {
@@ -128,8 +130,8 @@ impl Mesh {
                     Err(_) => continue,
                 },
             };
-            if remember {
-                c.last_sent = Some(body.clone());
+            if let Some(held) = held {
+                self.sent.point(&mut c.last_sent, held);
             }
             // Inline rather than `transmit`: one map lookup per target.
             if c.account(framed.len(), self.cfg.max_queued_bytes) {
@@ -137,6 +139,9 @@ impl Mesh {
                 continue;
             }
             self.queue_transmit(conn, framed);
+        }
+        if let Some(held) = held {
+            self.sent.settle(held);
         }
     }
 
@@ -282,10 +287,17 @@ impl Mesh {
         self.event(Event::ProtocolViolation { conn, error });
     }
 
+    /// Takes `conn` out of the table, releasing its last sent body.
+    pub(crate) fn remove_conn(&mut self, conn: ConnId) -> Option<super::conn::Conn> {
+        let c = self.conns.remove(&conn)?;
+        self.sent.forget(c.last_sent);
+        Some(c)
+    }
+
     /// Drops all state of `conn`; a peer that leaves the table is reported
     /// and healing starts.
     pub(crate) fn forget_conn(&mut self, conn: ConnId, now: Instant) {
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.remove_conn(conn) else {
             return;
         };
         if let Some(peer) = c.peer

@@ -77,12 +77,17 @@ impl SeenCache {
     }
 
     pub(crate) fn contains(&self, id: &MsgId) -> bool {
-        self.set.contains(&key(id))
+        self.set.contains(&key(&id.0))
+    }
+
+    /// Whether bytes that claim to be an id (at least 16 of them) are one we hold.
+    pub(crate) fn contains_raw(&self, claimed: &[u8]) -> bool {
+        claimed.len() >= 16 && self.set.contains(&key(claimed))
     }
 
     /// Records `id`; `false` if it was already there.
     pub(crate) fn insert(&mut self, id: MsgId, now: Instant) -> bool {
-        let id = key(&id);
+        let id = key(&id.0);
         if !self.set.insert(id) {
             return false;
         }
@@ -121,10 +126,10 @@ impl SeenCache {
     }
 }
 
-/// The cache's key for `id`: its first 128 bits.
-fn key(id: &MsgId) -> u128 {
+/// The cache's key for an id: its first 128 bits.
+fn key(id: &[u8]) -> u128 {
     let mut prefix = [0u8; 16];
-    prefix.copy_from_slice(&id.0[..16]);
+    prefix.copy_from_slice(&id[..16]);
     u128::from_le_bytes(prefix)
 }
 
