@@ -9,6 +9,10 @@
 //!   queues the message and hands it to `recv`.
 //! - `duplicate`: the same broadcast arriving again from another peer, dropped.
 //!
+//! Those read one frame per socket read (the per-frame worst case). The
+//! `_stream` variants read frames back to back in 64 KiB reads, as the
+//! adapters read a loaded link: the throughput case.
+//!
 //! Run: `cargo bench -p mesh-proto --bench relay`
 
 use std::hint::black_box;
@@ -16,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
+use mesh_proto::host::READ_CHUNK;
 use mesh_proto::mesh::{Config, ConnId, Mesh, Output, PeerAddr};
 use mesh_proto::wire::{
     CHECKSUM_LEN, Encryption, Frame, HEADER_LEN, MainFlag, Protocol, SubFlag, Value,
@@ -149,13 +154,17 @@ enum Scenario {
     RelayOnly,
     RelayAndDeliver,
     Duplicate,
+    RelayOnlyStream,
+    RelayAndDeliverStream,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 3] = [
+    const ALL: [Scenario; 5] = [
         Scenario::RelayOnly,
         Scenario::RelayAndDeliver,
         Scenario::Duplicate,
+        Scenario::RelayOnlyStream,
+        Scenario::RelayAndDeliverStream,
     ];
 
     fn name(self) -> &'static str {
@@ -163,7 +172,27 @@ impl Scenario {
             Scenario::RelayOnly => "relay_only",
             Scenario::RelayAndDeliver => "relay_and_deliver",
             Scenario::Duplicate => "duplicate",
+            Scenario::RelayOnlyStream => "relay_only_stream",
+            Scenario::RelayAndDeliverStream => "relay_and_deliver_stream",
         }
+    }
+
+    /// Whether the node keeps a receive queue that the "user" drains.
+    fn delivers(self) -> bool {
+        matches!(
+            self,
+            Scenario::RelayAndDeliver | Scenario::RelayAndDeliverStream
+        )
+    }
+
+    /// Whether frames arrive as a loaded link delivers them: back to back,
+    /// read [`READ_CHUNK`] bytes at a time (as the adapters read), the
+    /// outputs drained after each read. Otherwise one frame per read.
+    fn stream(self) -> bool {
+        matches!(
+            self,
+            Scenario::RelayOnlyStream | Scenario::RelayAndDeliverStream
+        )
     }
 }
 
@@ -182,8 +211,7 @@ impl Run {
         // (Instant::now is fine here: this is a benchmark, not the core.)
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
-        let deliver = matches!(scenario, Scenario::RelayAndDeliver);
-        let (mut mesh, conns) = mesh_with_peers(now, deliver);
+        let (mut mesh, conns) = mesh_with_peers(now, scenario.delivers());
         // Steady state: the mesh has already relayed a whole pool (its dedup
         // cache full and evicting, its buffers grown), as a busy node's has.
         let mut pool = FramePool::new(len, BATCH);
@@ -225,6 +253,20 @@ impl Run {
                 }
                 _ => (self.conns[0], PEERS - 1),
             };
+            if self.scenario.stream() {
+                let stream = fresh.concat();
+                #[allow(clippy::disallowed_methods)]
+                let start = Instant::now();
+                let mut sent = 0;
+                for read in stream.chunks(READ_CHUNK) {
+                    mesh.handle_bytes(from, read, now);
+                    sent += drain(mesh);
+                }
+                total += start.elapsed();
+                debug_assert_eq!(sent, expected * n);
+                left -= n;
+                continue;
+            }
             #[allow(clippy::disallowed_methods)]
             let start = Instant::now();
             for frame in fresh {
