@@ -58,7 +58,7 @@ pub fn deframe_splits(data: &[u8]) {
         max_frame: 1 << 16,
         ..Limits::default()
     };
-    let whole = drain_all(&limits, std::iter::once(stream));
+    let whole = drain_all(&limits, std::iter::once(stream), Feed::Borrowed);
     let mut chunks = Vec::new();
     let mut at = 0;
     for (i, s) in sizes.iter().cycle().take(stream.len().max(1)).enumerate() {
@@ -72,8 +72,10 @@ pub fn deframe_splits(data: &[u8]) {
     if at < stream.len() {
         chunks.push(&stream[at..]);
     }
-    let split = drain_all(&limits, chunks.into_iter());
-    assert_eq!(whole, split, "chunking changed the frames");
+    for feed in [Feed::Borrowed, Feed::Owned, Feed::Alternating] {
+        let split = drain_all(&limits, chunks.iter().copied(), feed);
+        assert_eq!(whole, split, "chunking changed the frames");
+    }
     for frame in whole.0 {
         let _ = decode_frame(frame, Compression::supported(), &limits);
     }
@@ -81,11 +83,28 @@ pub fn deframe_splits(data: &[u8]) {
 
 type Drained = (Vec<Bytes>, Option<String>);
 
-fn drain_all<'a>(limits: &Limits, chunks: impl Iterator<Item = &'a [u8]>) -> Drained {
+/// How chunks are handed to the deframer.
+#[derive(Clone, Copy)]
+enum Feed {
+    Borrowed,
+    Owned,
+    /// Owned and borrowed in turn: partial frames move between the two.
+    Alternating,
+}
+
+fn drain_all<'a>(
+    limits: &Limits,
+    chunks: impl Iterator<Item = &'a [u8]>,
+    feed: Feed,
+) -> Drained {
     let mut d = Deframer::new(limits);
     let mut frames = Vec::new();
-    for chunk in chunks {
-        d.feed(chunk);
+    for (i, chunk) in chunks.enumerate() {
+        match feed {
+            Feed::Owned => d.feed_bytes(Bytes::copy_from_slice(chunk)),
+            Feed::Alternating if i % 2 == 0 => d.feed_bytes(Bytes::copy_from_slice(chunk)),
+            _ => d.feed(chunk),
+        }
         loop {
             match d.next_frame() {
                 Ok(Some(f)) => {

@@ -194,7 +194,7 @@ impl<R: Runtime> HostDriver<R> {
                     let _ = R::reply(r, result);
                 }
             }
-            IoEvent::Bytes { conn, bytes } => self.mesh.handle_bytes(conn, &bytes, now),
+            IoEvent::Bytes { conn, bytes } => self.mesh.handle_bytes_owned(conn, bytes, now),
             IoEvent::Written { conn, n } => self.mesh.handle_written(conn, n),
             IoEvent::ReadClosed { conn } => {
                 if let Some(Link::Open(c)) = self.links.remove(&conn) {

@@ -38,6 +38,23 @@ impl Mesh {
         };
         self.counters.bytes_in += chunk.len() as u64;
         c.deframer.feed(chunk);
+        self.handle_frames(conn, now);
+    }
+
+    /// [`handle_bytes`](Mesh::handle_bytes) for a chunk the runtime hands
+    /// over: the frames in it are relayed and delivered without being copied
+    /// (a retained frame keeps the chunk's allocation alive).
+    pub fn handle_bytes_owned(&mut self, conn: ConnId, chunk: Bytes, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        self.counters.bytes_in += chunk.len() as u64;
+        c.deframer.feed_bytes(chunk);
+        self.handle_frames(conn, now);
+    }
+
+    /// Handles every whole frame the connection's deframer holds.
+    fn handle_frames(&mut self, conn: ConnId, now: Instant) {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -137,10 +154,8 @@ impl Mesh {
                     self.counters.future += 1;
                     return;
                 }
-                if !self.seen.insert(d.id, now) {
-                    self.counters.duplicates += 1;
-                    return;
-                }
+                // `handle_frame_bytes` dropped it if held.
+                self.seen.insert_new(d.id, now);
                 self.relay(conn, frame, &d, now);
             }
             RENEGOTIATE => {

@@ -120,10 +120,18 @@ impl SeenCache {
 
     /// Records `id`; `false` if it was already there.
     pub(crate) fn insert(&mut self, id: MsgId, now: Instant) -> bool {
-        let k = key(&id.0);
-        if self.holds(k) {
+        if self.contains(&id) {
             return false;
         }
+        self.insert_new(id, now);
+        true
+    }
+
+    /// Records `id`, which the caller has just checked is not held: the
+    /// receive path looks before hashing a frame, and need not look twice.
+    pub(crate) fn insert_new(&mut self, id: MsgId, now: Instant) {
+        let k = key(&id.0);
+        debug_assert!(!self.holds(k), "insert_new of a held id");
         if self.len >= self.cap {
             self.evict_oldest();
         }
@@ -131,8 +139,11 @@ impl SeenCache {
             g.ids.len() < self.per_generation && now.saturating_duration_since(g.opened) < self.span
         });
         if !open {
+            // Sized like the one before it: a steady stream of ids does not
+            // rehash its way up from empty in every generation.
+            let size = self.generations.back().map_or(0, |g| g.ids.len());
             self.generations.push_back(Generation {
-                ids: HashSet::with_hasher(self.hasher),
+                ids: HashSet::with_capacity_and_hasher(size, self.hasher),
                 opened: now,
                 last: now,
             });
@@ -142,7 +153,6 @@ impl SeenCache {
             g.last = g.last.max(now);
             self.len += 1;
         }
-        true
     }
 
     fn evict_oldest(&mut self) {
