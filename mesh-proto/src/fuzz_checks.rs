@@ -92,11 +92,7 @@ enum Feed {
     Alternating,
 }
 
-fn drain_all<'a>(
-    limits: &Limits,
-    chunks: impl Iterator<Item = &'a [u8]>,
-    feed: Feed,
-) -> Drained {
+fn drain_all<'a>(limits: &Limits, chunks: impl Iterator<Item = &'a [u8]>, feed: Feed) -> Drained {
     let mut d = Deframer::new(limits);
     let mut frames = Vec::new();
     for (i, chunk) in chunks.enumerate() {
