@@ -43,9 +43,11 @@ pub struct Config {
     pub max_age: Duration,
     /// Broadcasts stamped further than this in the future are dropped. Default 60 s.
     pub max_future: Duration,
-    /// How long a message id is remembered for dedup. Default 60 s (py2p).
+    /// How long a message id is at least remembered for dedup (at most a
+    /// quarter longer: ids leave in generations). Default 60 s (py2p).
     pub seen_ttl: Duration,
-    /// Most ids remembered; the oldest is evicted first. Default 262,144.
+    /// Most ids remembered; the oldest generation (a quarter of the cap) is
+    /// evicted first. Default 262,144.
     pub seen_cap: usize,
     /// Messages waiting for `recv`; when full the oldest is dropped. Default 1,024.
     pub recv_queue_cap: usize,

@@ -28,12 +28,13 @@ pub(crate) struct SentBodies {
 pub(crate) struct SentRef(u32);
 
 impl SentBodies {
-    /// Holds `body`, with no connection pointing at it yet: call
-    /// [`point`](SentBodies::point) for each, then [`settle`](SentBodies::settle).
+    /// Holds `body` (the caller's own reference) before connections point
+    /// at it: call [`point`](SentBodies::point) for each, then
+    /// [`settle`](SentBodies::settle) to drop the caller's reference.
     pub(crate) fn hold(&mut self, body: Bytes) -> SentRef {
         let slot = Slot {
             body: Some(body),
-            refs: 0,
+            refs: 1,
         };
         match self.free.pop() {
             Some(i) => {
@@ -58,11 +59,10 @@ impl SentBodies {
         }
     }
 
-    /// Frees `held` if no connection ended up pointing at it.
+    /// Drops the caller's reference: `held` is freed if no connection ended
+    /// up pointing at it (or those that did are gone already).
     pub(crate) fn settle(&mut self, held: SentRef) {
-        if self.slots[held.0 as usize].refs == 0 {
-            self.free_slot(held);
-        }
+        self.release(held);
     }
 
     /// A connection is gone: drops its pointer.
@@ -85,13 +85,9 @@ impl SentBodies {
         let slot = &mut self.slots[r.0 as usize];
         slot.refs -= 1;
         if slot.refs == 0 {
-            self.free_slot(r);
+            slot.body = None;
+            self.free.push(r.0);
         }
-    }
-
-    fn free_slot(&mut self, r: SentRef) {
-        self.slots[r.0 as usize].body = None;
-        self.free.push(r.0);
     }
 }
 
@@ -124,5 +120,23 @@ mod tests {
         s.settle(four);
         assert_eq!((s.live(), s.slots.len()), (1, 2));
         assert_eq!(s.get(a.unwrap()).unwrap(), "four");
+    }
+
+    #[test]
+    fn a_connection_dropped_mid_send_frees_the_body_once() {
+        // A send closes a connection it just pointed at (its output
+        // overflowed) before settling: found by the `mesh` fuzz corpus.
+        let mut s = SentBodies::default();
+        let mut a = None;
+        let held = s.hold(Bytes::from_static(b"body"));
+        s.point(&mut a, held);
+        s.forget(a.take());
+        s.settle(held);
+        assert_eq!((s.live(), s.free.len()), (0, 1));
+        let again = s.hold(Bytes::from_static(b"next"));
+        let mut b = None;
+        s.point(&mut b, again);
+        s.settle(again);
+        assert_eq!(s.live(), 1);
     }
 }
