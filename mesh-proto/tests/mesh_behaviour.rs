@@ -177,6 +177,14 @@ impl Peer {
     }
 }
 
+/// A default mesh joined by peers 1, 2 and 3, in that order.
+fn three_peers(t0: Instant) -> (Mesh, [Peer; 3], [ConnId; 3]) {
+    let mut m = mesh(config(), t0);
+    let peers = [Peer::new(1), Peer::new(2), Peer::new(3)];
+    let conns = peers.clone().map(|p| join(&mut m, &p, t0));
+    (m, peers, conns)
+}
+
 /// Everything the mesh has to say right now.
 fn drain(m: &mut Mesh) -> Vec<Output> {
     std::iter::from_fn(|| m.poll_output()).collect()
@@ -1044,11 +1052,7 @@ fn stale_and_future_broadcasts_are_dropped_and_counted() {
 #[test]
 fn duplicate_broadcasts_are_dropped_and_counted() {
     let t0 = base();
-    let mut m = mesh(config(), t0);
-    let (a, b, c) = (Peer::new(1), Peer::new(2), Peer::new(3));
-    let ca = join(&mut m, &a, t0);
-    let cb = join(&mut m, &b, t0);
-    let cc = join(&mut m, &c, t0);
+    let (mut m, [a, b, c], [ca, cb, cc]) = three_peers(t0);
     let frame = b.broadcast(UNIX, "once");
     m.handle_bytes(ca, &frame, t0);
     let outs = drain(&mut m);
@@ -1397,11 +1401,7 @@ fn renegotiate_resend_sends_the_last_frame_again() {
 #[test]
 fn resend_after_a_relay_gives_each_peer_its_own_last_frame() {
     let t0 = base();
-    let mut m = mesh(config(), t0);
-    let (a, b, c) = (Peer::new(1), Peer::new(2), Peer::new(3));
-    let ca = join(&mut m, &a, t0);
-    let cb = join(&mut m, &b, t0);
-    let cc = join(&mut m, &c, t0);
+    let (mut m, [a, b, c], [ca, cb, cc]) = three_peers(t0);
     drain(&mut m);
     // A's broadcast is relayed to B and C: one body kept for both.
     let from_a = a.broadcast(UNIX, "relayed");
