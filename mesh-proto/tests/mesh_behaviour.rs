@@ -1052,7 +1052,7 @@ fn stale_and_future_broadcasts_are_dropped_and_counted() {
 #[test]
 fn duplicate_broadcasts_are_dropped_and_counted() {
     let t0 = base();
-    let (mut m, [a, b, c], [ca, cb, cc]) = three_peers(t0);
+    let (mut m, [_, b, c], [ca, cb, cc]) = three_peers(t0);
     let frame = b.broadcast(UNIX, "once");
     m.handle_bytes(ca, &frame, t0);
     let outs = drain(&mut m);
