@@ -150,9 +150,10 @@ impl FramePool {
     }
 }
 
-const CASES: [(&str, usize); 3] = [
+const CASES: [(&str, usize); 4] = [
     ("relay_100B", 100),
     ("relay_1KiB", 1024),
+    ("relay_4KiB", 4096),
     ("relay_8KiB", 8192),
 ];
 
