@@ -69,6 +69,12 @@ impl Node {
         self.step(Input::Io(event), now);
     }
 
+    /// The runtime reports every byte queued on `conn` written.
+    pub fn all_written(&mut self, conn: ConnId, now: Instant) {
+        let n = self.driver.mesh().queued_bytes(conn);
+        self.io(IoEvent::Written { conn, n }, now);
+    }
+
     /// Asks to connect to `to`; returns the reply slot and the conn dialed.
     pub fn connect(&mut self, to: PeerAddr, now: Instant) -> (Slot<io::Result<ConnId>>, ConnId) {
         let reply = slot();

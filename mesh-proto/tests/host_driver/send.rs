@@ -1,7 +1,7 @@
 //! Sends and replies: what they answer with no peers, after close, and
 //! while the mesh is backpressured.
 
-use mesh_proto::host::{Command, IoEvent, Outgoing, Wait};
+use mesh_proto::host::{Command, Outgoing, Wait};
 use mesh_proto::mesh::{Message, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Value};
 
@@ -109,14 +109,7 @@ fn send_waits_while_backpressured_and_goes_once_written() {
     let parked = send(&mut a, vec![Value::from("later")]);
     assert!(parked.borrow().is_none(), "parked while backpressured");
 
-    let queued = a.driver.mesh().queued_bytes(ac);
-    a.io(
-        IoEvent::Written {
-            conn: ac,
-            n: queued,
-        },
-        at(0),
-    );
+    a.all_written(ac, at(0));
     assert!(
         parked.borrow_mut().take().unwrap().is_ok(),
         "sent once the writes caught up"
@@ -131,14 +124,7 @@ fn parked_send_whose_caller_gave_up_is_not_sent() {
     drop(send(&mut a, vec![Value::from("never")]));
     a.rt.take_calls();
 
-    let queued = a.driver.mesh().queued_bytes(ac);
-    a.io(
-        IoEvent::Written {
-            conn: ac,
-            n: queued,
-        },
-        at(0),
-    );
+    a.all_written(ac, at(0));
     assert!(
         !transmitted(&a.rt.take_calls()),
         "nothing sent for a caller that left"
