@@ -8,6 +8,9 @@
 //! - `relay_and_deliver`: the default node, which also parses every payload,
 //!   queues the message and hands it to `recv`.
 //! - `duplicate`: the same broadcast arriving again from another peer, dropped.
+//! - `duplicate_late`: a copy of a broadcast relayed 64k to 128k ids ago:
+//!   still held, but long out of the cache's table of recent ids, so it is
+//!   hashed before it is found (the slow way a duplicate is dropped).
 //!
 //! Those read one frame per socket read (the per-frame worst case). The
 //! `_stream` variants read frames back to back in 64 KiB reads, as the
@@ -163,15 +166,17 @@ enum Scenario {
     RelayOnly,
     RelayAndDeliver,
     Duplicate,
+    LateDuplicate,
     RelayOnlyStream,
     RelayAndDeliverStream,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Scenario::RelayOnly,
         Scenario::RelayAndDeliver,
         Scenario::Duplicate,
+        Scenario::LateDuplicate,
         Scenario::RelayOnlyStream,
         Scenario::RelayAndDeliverStream,
     ];
@@ -181,6 +186,7 @@ impl Scenario {
             Scenario::RelayOnly => "relay_only",
             Scenario::RelayAndDeliver => "relay_and_deliver",
             Scenario::Duplicate => "duplicate",
+            Scenario::LateDuplicate => "duplicate_late",
             Scenario::RelayOnlyStream => "relay_only_stream",
             Scenario::RelayAndDeliverStream => "relay_and_deliver_stream",
         }
@@ -212,6 +218,11 @@ struct Run {
     conns: Vec<ConnId>,
     pool: FramePool,
     next: usize,
+    /// Ids relayed in the warm-up that `duplicate_late` sends again:
+    /// `late_from + (late % late_span)` onwards.
+    late_from: usize,
+    late_span: usize,
+    late: usize,
     now: Instant,
 }
 
@@ -228,7 +239,7 @@ impl Run {
         let warm_up = if std::env::args().any(|a| a == "--bench") {
             POOL
         } else {
-            BATCH
+            4 * BATCH
         };
         for first in (0..warm_up).step_by(BATCH) {
             pool.renumber(first);
@@ -243,6 +254,10 @@ impl Run {
             conns,
             pool,
             next: POOL.next_multiple_of(BATCH),
+            // The second quarter of the warm-up: all held, none recent.
+            late_from: warm_up / 4,
+            late_span: warm_up / 4,
+            late: 0,
             now,
         }
     }
@@ -254,11 +269,19 @@ impl Run {
         let mut left = iters as usize;
         while left > 0 {
             let n = left.min(BATCH);
-            // Fresh distinct frames, made untimed, as a socket read hands them over.
-            self.pool.renumber(self.next);
-            self.next += BATCH;
+            // Distinct frames, made untimed, as a socket read hands them over:
+            // fresh ones, or for `duplicate_late` old ones again.
+            let first = if let Scenario::LateDuplicate = self.scenario {
+                self.late += BATCH;
+                self.late_from + (self.late - BATCH) % self.late_span
+            } else {
+                self.next += BATCH;
+                self.next - BATCH
+            };
+            self.pool.renumber(first);
             let fresh = &self.pool.frames[..n];
             let (from, expected) = match self.scenario {
+                Scenario::LateDuplicate => (self.conns[1], 0),
                 Scenario::Duplicate => {
                     for frame in fresh {
                         mesh.handle_bytes(self.conns[0], frame, now);

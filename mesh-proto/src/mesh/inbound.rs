@@ -84,12 +84,13 @@ impl Mesh {
             return;
         };
         // Only broadcasts enter the dedup cache, and an id fixes the whole
-        // body: a frame that claims a known id is a duplicate broadcast,
-        // dropped before its checksum is even computed (the id only ever
-        // entered the cache verified). A compressed frame's claim is noise
-        // that matches nothing; it is checked again once decompressed.
+        // body: a frame that claims a recent id is a duplicate broadcast,
+        // dropped before its checksum is even computed (ids only ever enter
+        // the cache verified). Otherwise the lookup proper comes once the
+        // frame is verified, its memory fetched while the frame is hashed. A
+        // compressed frame's claim is noise that matches nothing.
         if let Some(claimed) = frame.get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
-            && self.seen.contains_raw(claimed)
+            && self.seen.quick_check(claimed)
         {
             self.counters.duplicates += 1;
             return;
@@ -97,7 +98,7 @@ impl Mesh {
         let mut packet = frame.clone();
         packet.advance(HEADER_LEN);
         let decoded = verify_packet(packet, &c.peer_compression, &self.cfg.limits).and_then(|v| {
-            if v.compression.is_some() && self.seen.contains(&v.id) {
+            if self.seen.contains(&v.id) {
                 return Ok(None);
             }
             v.parse(&self.cfg.limits).map(Some)
