@@ -12,12 +12,17 @@
 //!   still held, but long out of the cache's table of recent ids, so it is
 //!   hashed before it is found (the slow way a duplicate is dropped).
 //!
+//! - `floor`: not a node at all, a scale: the least any relay of a frame
+//!   does with no dedup, parsing or bookkeeping: copy the read, verify the
+//!   checksum, hand the frame to four writers.
+//!
 //! Those read one frame per socket read (the per-frame worst case). The
 //! `_stream` variants read frames back to back in 64 KiB reads, as the
 //! adapters read a loaded link: the throughput case.
 //!
 //! Run: `cargo bench -p mesh-proto --bench relay`
 
+use std::collections::VecDeque;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -319,6 +324,20 @@ impl Run {
     }
 }
 
+/// The `floor`: copy the read, verify its checksum, queue the frame for
+/// each of the other peers and write them out.
+fn floor(read: &[u8], writers: &mut VecDeque<Bytes>) {
+    let frame = Bytes::copy_from_slice(read);
+    let sum = Sha256::digest(&frame[HEADER_LEN + CHECKSUM_LEN..]);
+    assert!(sum[..] == frame[HEADER_LEN..HEADER_LEN + CHECKSUM_LEN]);
+    for _ in 1..PEERS {
+        writers.push_back(frame.clone());
+    }
+    while let Some(bytes) = writers.pop_front() {
+        black_box(bytes);
+    }
+}
+
 fn bench(c: &mut Criterion) {
     for (name, len) in CASES {
         let mut g = c.benchmark_group(name);
@@ -332,6 +351,14 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 1) % BATCH;
                 Sha256::digest(black_box(&batch.frames[i][..]))
+            })
+        });
+        g.bench_function("floor", |b| {
+            let mut i = 0;
+            let mut writers = VecDeque::new();
+            b.iter(|| {
+                i = (i + 1) % BATCH;
+                floor(&batch.frames[i], &mut writers)
             })
         });
         for scenario in Scenario::ALL {
@@ -354,9 +381,10 @@ fn main() {
             continue;
         };
         print!("  {name}: frame {frame_len} B  sha256 {sha:.0} ns");
-        for scenario in Scenario::ALL {
-            if let Some(t) = bench_support::mean_ns(name, scenario.name()) {
-                print!("  {} {t:.0} ns ({:.2})", scenario.name(), sha / t);
+        let names = Scenario::ALL.map(Scenario::name);
+        for scenario in ["floor"].into_iter().chain(names) {
+            if let Some(t) = bench_support::mean_ns(name, scenario) {
+                print!("  {scenario} {t:.0} ns ({:.2})", sha / t);
             }
         }
         println!();
