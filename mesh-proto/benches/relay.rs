@@ -8,9 +8,10 @@
 //! - `relay_and_deliver`: the default node, which also parses every payload,
 //!   queues the message and hands it to `recv`.
 //! - `duplicate`: the same broadcast arriving again from another peer, dropped.
-//! - `duplicate_late`: a copy of a broadcast relayed 64k to 128k ids ago:
-//!   still held, but long out of the cache's table of recent ids, so it is
-//!   hashed before it is found (the slow way a duplicate is dropped).
+//! - `duplicate_late`: a copy of a broadcast relayed over 100,000 ids
+//!   earlier (the warm-up's second quarter): still held, but long out of the
+//!   cache's table of recent ids, so it is hashed before it is found (the
+//!   slow way a duplicate is dropped).
 //!
 //! - `floor`: not a node at all, a scale: the least any relay of a frame
 //!   does with no dedup, parsing or bookkeeping: copy the read, verify the

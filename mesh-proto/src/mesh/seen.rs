@@ -27,7 +27,7 @@
 //! `ttl + ttl / GENERATIONS` (unless the cap evicts it first), and a full
 //! cache holds between `cap - cap / GENERATIONS` and `cap` ids.
 //!
-//! Why 56 bits: a fresh id is compared with at most 17 entries, so it is
+//! Why 56 bits: a fresh id is compared with at most 24 entries, so it is
 //! taken for a duplicate with probability below 2^-51. Ids cannot be aimed
 //! at one another either: matching a known id's fingerprint takes ~2^56
 //! hashes, and only gets the forger's own message dropped.
