@@ -426,10 +426,15 @@ mod tests {
         MsgId(b)
     }
 
+    /// A test's time base.
+    #[allow(clippy::disallowed_methods)]
+    fn base() -> Instant {
+        Instant::now()
+    }
+
     #[test]
     fn dedups_expires_and_caps() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         let at = |s| t0 + Duration::from_secs(s);
         // Cap 3: one id per generation, so eviction is one at a time.
         let mut s = SeenCache::new(Duration::from_secs(60), 3, 1);
@@ -447,8 +452,7 @@ mod tests {
 
     #[test]
     fn generations_leave_whole_and_never_early() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut s = SeenCache::new(Duration::from_secs(60), 400, 1);
         // 300 ids over 30 s: generations close every 100 ids or 15 s.
@@ -488,8 +492,7 @@ mod tests {
 
     #[test]
     fn a_full_default_cache_never_overflows_a_bucket_pair() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         let cap = 1 << 18;
         let mut s = SeenCache::new(Duration::from_secs(60), cap, 7);
         for n in 0..(3 * cap as u64) {
@@ -505,8 +508,7 @@ mod tests {
 
     #[test]
     fn tags_come_back_with_no_ghosts() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         // ttl 4 ms: a generation per ms, so tags (256) wrap many times.
         let mut s = SeenCache::new(Duration::from_millis(4), 1 << 12, 3);
         let at = |ms: u64| t0 + Duration::from_millis(ms);
@@ -528,8 +530,7 @@ mod tests {
 
     #[test]
     fn a_full_bucket_pair_gives_up_its_oldest_entry() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         let mut s = SeenCache::new(Duration::from_secs(60), 1 << 20, 5);
         s.max_buckets = MIN_BUCKETS; // a table that cannot grow: 32 slots
         s.rebuild(MIN_BUCKETS);
@@ -553,8 +554,7 @@ mod tests {
 
     #[test]
     fn the_table_grows_with_its_ids_and_gives_memory_back() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         let mut s = SeenCache::new(Duration::from_secs(60), 1 << 18, 9);
         assert_eq!((s.buckets.len(), s.recent.len()), (0, 0));
         for n in 0..10_000 {
@@ -572,8 +572,7 @@ mod tests {
 
     #[test]
     fn recent_ids_are_known_before_hashing() {
-        #[allow(clippy::disallowed_methods)] // a test's time base
-        let t0 = Instant::now();
+        let t0 = base();
         let mut s = SeenCache::new(Duration::from_secs(60), 1 << 18, 11);
         for n in 0..40_000 {
             s.insert(random_id(n), t0);
