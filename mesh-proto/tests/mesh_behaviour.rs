@@ -1165,6 +1165,46 @@ fn a_relay_forwards_the_same_bytes_but_not_to_the_neighbour_or_the_originator() 
     assert_eq!(m.counters().relayed, 5);
 }
 
+#[test]
+fn a_node_without_queue_or_handlers_still_relays_and_answers_route_requests() {
+    let t0 = base();
+    let mut cfg = config();
+    cfg.recv_queue_cap = 0;
+    let mut m = mesh(cfg, t0);
+    let (a, b, c) = (Peer::new(1), Peer::new(2), Peer::new(3));
+    let ca = join(&mut m, &a, t0);
+    let cb = join(&mut m, &b, t0);
+    let cc = join(&mut m, &c, t0);
+
+    let flood = a.broadcast(UNIX, "nobody here reads it");
+    m.handle_bytes(ca, &flood, t0);
+    let outs = drain(&mut m);
+    assert_eq!(frames_to(&outs, cb), vec![flood.clone()]);
+    assert_eq!(frames_to(&outs, cc), vec![flood]);
+    assert!(m.recv().is_none());
+    assert_eq!(m.counters().delivered, 0);
+
+    // A broadcast route request is for a built-in handler: still answered.
+    let request = a.frame(
+        MainFlag::Broadcast,
+        UNIX,
+        vec![
+            int(SubFlag::Request.value().into()),
+            Value::from("req-1"),
+            Value::Bin(b.id.clone()),
+        ],
+    );
+    m.handle_bytes(ca, &request, t0);
+    let outs = drain(&mut m);
+    let answers: Vec<_> = sent_to(&outs, ca)
+        .into_iter()
+        .filter(|d| sub(d) == u64::from(SubFlag::Response.value()))
+        .collect();
+    assert_eq!(answers.len(), 1, "the route request went unanswered");
+    assert_eq!(answers[0].frame.payload[1], Value::from("req-1"));
+    assert_eq!(frames_to(&outs, cb).len(), 1, "the request is relayed too");
+}
+
 #[cfg(feature = "zlib")]
 #[test]
 fn a_relay_reframes_only_for_peers_with_another_compression() {

@@ -8,6 +8,8 @@ use crate::wire::{CHECKSUM_LEN, Decoded, HEADER_LEN, MainFlag, SubFlag, WireErro
 
 use super::handler::{Handled, HandlerCx};
 use super::outbound::Variants;
+use super::seen::Probe;
+use super::types::sub_flag_of;
 use super::{ConnId, Event, Mesh, Message, PeerId, RejectReason};
 
 const BROADCAST: u64 = MainFlag::Broadcast as u64;
@@ -89,22 +91,29 @@ impl Mesh {
         // the cache verified). Otherwise the lookup proper comes once the
         // frame is verified, its memory fetched while the frame is hashed. A
         // compressed frame's claim is noise that matches nothing.
-        if let Some(claimed) = frame.get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
-            && self.seen.quick_check(claimed)
-        {
+        let claimed: Option<&[u8; CHECKSUM_LEN]> = frame
+            .get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
+            .and_then(|c| c.try_into().ok());
+        let claim = claimed.map(|c| self.seen.probe(c));
+        if claim.is_some_and(|p| self.seen.quick_check(p)) {
             self.counters.duplicates += 1;
             return;
         }
         let mut packet = frame.clone();
         packet.advance(HEADER_LEN);
         let decoded = verify_packet(packet, &c.peer_compression, &self.cfg.limits).and_then(|v| {
-            if self.seen.contains(&v.id) {
+            // A plain frame's id is its claim, probed already.
+            let probe = match claim {
+                Some(p) if claimed == Some(&v.id.0) => p,
+                _ => self.seen.probe(&v.id.0),
+            };
+            if self.seen.holds(probe) {
                 return Ok(None);
             }
-            v.parse(&self.cfg.limits).map(Some)
+            v.parse(&self.cfg.limits).map(|d| Some((d, probe)))
         });
         match decoded {
-            Ok(Some(d)) => self.handle_decoded(conn, frame, d, now),
+            Ok(Some((d, probe))) => self.handle_decoded(conn, frame, d, probe, now),
             Ok(None) => self.counters.duplicates += 1,
             Err(
                 e @ (WireError::ChecksumMismatch { .. }
@@ -137,7 +146,15 @@ impl Mesh {
         self.send_plain(conn, MainFlag::Renegotiate, resend, now);
     }
 
-    fn handle_decoded(&mut self, conn: ConnId, frame: Bytes, d: Decoded, now: Instant) {
+    /// `probe`: the dedup cache's probe of `d.id`.
+    fn handle_decoded(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        d: Decoded,
+        probe: Probe,
+        now: Instant,
+    ) {
         if !self.conns.get(&conn).is_some_and(|c| c.handshaken()) && !before_handshake_ok(&d) {
             // Its protocol id is not checked yet: nothing it says is relayed or delivered.
             self.counters.before_handshake += 1;
@@ -156,8 +173,11 @@ impl Mesh {
                     return;
                 }
                 // `handle_frame_bytes` dropped it if held.
-                self.seen.insert_new(d.id, now);
+                self.seen.insert_new(probe, now);
                 self.relay(conn, frame, &d, now);
+                if self.nobody_takes(sub_flag_of(&d.frame.payload)) {
+                    return;
+                }
             }
             RENEGOTIATE => {
                 self.handle_renegotiate(conn, &d, now);
@@ -199,9 +219,22 @@ impl Mesh {
         self.scratch_targets = targets;
     }
 
+    /// Whether [`dispatch`](Mesh::dispatch) would do nothing with a message
+    /// of this sub-flag: no built-in handler takes it, and there is neither
+    /// a user handler nor a receive queue (a node that only relays). Such a
+    /// node then skips building the message at all.
+    fn nobody_takes(&self, sub: Option<SubFlag>) -> bool {
+        let builtin = matches!(
+            sub,
+            Some(SubFlag::Handshake | SubFlag::Peers | SubFlag::Request | SubFlag::Response)
+        );
+        !builtin && self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
+    }
+
     /// Built-in handlers, then user handlers in order, then the receive queue.
     fn dispatch(&mut self, msg: Message, now: Instant) {
         let sub = msg.sub_flag();
+        // The flags here are `nobody_takes`'s: keep the two in step.
         let builtin = match sub {
             // A handshake only counts as a whisper on its own link; anything
             // else posing as one is ignored.

@@ -28,11 +28,13 @@ impl Variants {
     }
 
     fn get(&mut self, body: &[u8], compression: Option<Compression>) -> Result<Bytes, WireError> {
-        let found = self
-            .first
-            .iter()
-            .chain(self.more.iter())
-            .find(|(c, _)| *c == compression);
+        // The relay's case, first: every peer takes the frame as received.
+        if let Some((c, b)) = &self.first
+            && *c == compression
+        {
+            return Ok(b.clone());
+        }
+        let found = self.more.iter().find(|(c, _)| *c == compression);
         if let Some((_, b)) = found {
             return Ok(b.clone());
         }

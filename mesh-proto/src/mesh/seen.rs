@@ -63,12 +63,22 @@ struct Generation {
     tag: u8,
     /// Its live entries.
     count: usize,
-    opened: Instant,
+    /// When it stops taking new ids (`span` after it opened), if ever:
+    /// a compare per insert rather than a subtraction.
+    closes: Option<Instant>,
     /// When its newest id came in.
     last: Instant,
 }
 
-/// Where an id's fingerprint may sit.
+/// An id's fingerprint and keyed hash, worked out once per frame and good
+/// for any table size (the table may grow between a look and an insert).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Probe {
+    fp: u64,
+    z: u64,
+}
+
+/// Where an id's fingerprint may sit in the tables as they are.
 #[derive(Clone, Copy)]
 struct Places {
     fp: u64,
@@ -133,17 +143,29 @@ impl SeenCache {
         }
     }
 
-    /// Whether bytes that claim to be an id (at least 16 of them) are one of
-    /// the ids recorded most recently: a cheap look, before the frame is
-    /// hashed. When they are not, starts loading what [`contains`] will read
-    /// (call it next, once the frame is verified).
+    /// What every look and insert for `id` starts from.
+    pub(crate) fn probe(&self, id: &[u8; 32]) -> Probe {
+        self.probe_fingerprint(fingerprint(id))
+    }
+
+    fn probe_fingerprint(&self, fp: u64) -> Probe {
+        Probe {
+            fp,
+            z: mix(fp ^ self.key),
+        }
+    }
+
+    /// Whether bytes that claim to be an id are one of the ids recorded most
+    /// recently: a cheap look, before the frame is hashed. When they are not,
+    /// starts loading what [`holds`] will read (call it next, once the frame
+    /// is verified).
     ///
-    /// [`contains`]: SeenCache::contains
-    pub(crate) fn quick_check(&self, claimed: &[u8]) -> bool {
-        if claimed.len() < 16 || self.len == 0 {
+    /// [`holds`]: SeenCache::holds
+    pub(crate) fn quick_check(&self, probe: Probe) -> bool {
+        if self.len == 0 {
             return false;
         }
-        let p = self.places(fingerprint(claimed));
+        let p = self.places(probe);
         if self.recent[p.recent]
             .0
             .iter()
@@ -157,10 +179,15 @@ impl SeenCache {
     }
 
     pub(crate) fn contains(&self, id: &MsgId) -> bool {
-        self.len > 0 && self.holds(self.places(fingerprint(&id.0)))
+        self.holds(self.probe(&id.0))
     }
 
-    fn holds(&self, p: Places) -> bool {
+    /// Whether the id `probe` was made from is held.
+    pub(crate) fn holds(&self, probe: Probe) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        let p = self.places(probe);
         let (a, b) = (&self.buckets[p.a].0, &self.buckets[p.b].0);
         a.iter()
             .chain(b.iter())
@@ -172,21 +199,22 @@ impl SeenCache {
         if self.contains(&id) {
             return false;
         }
-        self.insert_new(id, now);
+        self.insert_new(self.probe(&id.0), now);
         true
     }
 
-    /// Records `id`, which the caller has just checked is not held: the
-    /// receive path looks before parsing a frame, and need not look twice.
-    pub(crate) fn insert_new(&mut self, id: MsgId, now: Instant) {
-        let fp = fingerprint(&id.0);
-        debug_assert!(!self.contains(&id), "insert_new of a held id");
+    /// Records the id `probe` was made from, which the caller has just
+    /// checked is not held: the receive path looks before parsing a frame,
+    /// and need not look twice.
+    pub(crate) fn insert_new(&mut self, probe: Probe, now: Instant) {
+        debug_assert!(!self.holds(probe), "insert_new of a held id");
         if self.len >= self.cap {
             self.evict_oldest();
         }
-        let open = self.generations.back().is_some_and(|g| {
-            g.count < self.per_generation && now.saturating_duration_since(g.opened) < self.span
-        });
+        let open = self
+            .generations
+            .back()
+            .is_some_and(|g| g.count < self.per_generation && g.closes.is_none_or(|t| now < t));
         if !open {
             self.open_generation(now);
         }
@@ -202,8 +230,8 @@ impl SeenCache {
             None => return,
         };
         self.len += 1;
-        let entry = fp | u64::from(tag);
-        let p = self.places(fp);
+        let entry = probe.fp | u64::from(tag);
+        let p = self.places(probe);
         self.remember_recent(entry, p);
         self.place(entry, p);
     }
@@ -216,7 +244,7 @@ impl SeenCache {
         self.generations.push_back(Generation {
             tag,
             count: 0,
-            opened: now,
+            closes: now.checked_add(self.span),
             last: now,
         });
         // Mostly empty (a burst long gone): give the memory back.
@@ -269,12 +297,12 @@ impl SeenCache {
         (self.sweep_at, self.recent_sweep_at) = (0, 0);
         for e in old.iter().flat_map(|b| b.0) {
             if self.is_live(e) {
-                self.place(e, self.places(e & !TAG));
+                self.place(e, self.places(self.probe_fingerprint(e & !TAG)));
             }
         }
         for e in old_recent.iter().flat_map(|b| b.0) {
             if self.is_live(e) {
-                self.remember_recent(e, self.places(e & !TAG));
+                self.remember_recent(e, self.places(self.probe_fingerprint(e & !TAG)));
             }
         }
     }
@@ -312,22 +340,21 @@ impl SeenCache {
         self.buckets[bi].0[slot] = entry;
     }
 
-    /// A bucket's live entries, and its first free slot.
+    /// A bucket's live entries, and its first free slot. Without branches:
+    /// which entries are live is a coin toss a branch would mispredict.
     fn occupancy(&self, i: usize) -> (usize, Option<usize>) {
-        let (mut live, mut free) = (0, None);
-        for (slot, &e) in self.buckets[i].0.iter().enumerate() {
-            if self.is_live(e) {
-                live += 1;
-            } else if free.is_none() {
-                free = Some(slot);
-            }
-        }
-        (live, free)
+        let live = self.buckets[i]
+            .0
+            .iter()
+            .enumerate()
+            .fold(0u8, |m, (slot, &e)| m | u8::from(self.is_live(e)) << slot);
+        let free = (live != u8::MAX).then(|| (!live).trailing_zeros() as usize);
+        (live.count_ones() as usize, free)
     }
 
-    /// Where a fingerprint may sit; the tables must not be empty.
-    fn places(&self, fp: u64) -> Places {
-        let z = mix(fp ^ self.key);
+    /// Where a probed id may sit; the tables must not be empty.
+    fn places(&self, probe: Probe) -> Places {
+        let (fp, z) = (probe.fp, probe.z);
         let mask = self.buckets.len() - 1;
         Places {
             fp,
@@ -338,7 +365,8 @@ impl SeenCache {
     }
 
     fn is_live(&self, entry: u64) -> bool {
-        entry != 0 && self.tag_live(entry as u8)
+        // `&`, not `&&`: no branch.
+        (entry != 0) & self.tag_live(entry as u8)
     }
 
     fn tag_live(&self, tag: u8) -> bool {
@@ -379,7 +407,7 @@ fn buckets_for(ids: usize) -> usize {
 
 /// An id's entry without its tag: its first 16 bytes mixed down to 56 bits
 /// (so a change to any of them changes it), never zero (an empty slot).
-fn fingerprint(id: &[u8]) -> u64 {
+fn fingerprint(id: &[u8; 32]) -> u64 {
     let word = |at: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&id[at..at + 8]);
@@ -538,7 +566,7 @@ mod tests {
         let crowded: Vec<MsgId> = (0..)
             .map(random_id)
             .filter(|id| {
-                let p = s.places(fingerprint(&id.0));
+                let p = s.places(s.probe(&id.0));
                 p.a.max(p.b) == 1 && p.a != p.b
             })
             .take(17)
@@ -579,7 +607,7 @@ mod tests {
         }
         let quick = |from: u64, to: u64| {
             let hits = (from..to)
-                .filter(|&n| s.quick_check(&random_id(n).0))
+                .filter(|&n| s.quick_check(s.probe(&random_id(n).0)))
                 .count();
             hits as f64 / (to - from) as f64
         };
@@ -587,6 +615,6 @@ mod tests {
         assert!(quick(32_000, 40_000) > 0.95, "{}", quick(32_000, 40_000));
         assert!(quick(20_000, 24_000) < 0.5, "{}", quick(20_000, 24_000));
         assert!((0..40_000).all(|n| s.contains(&random_id(n))));
-        assert!(!s.quick_check(&random_id(40_000).0));
+        assert!(!s.quick_check(s.probe(&random_id(40_000).0)));
     }
 }

@@ -234,17 +234,22 @@ pub struct Message {
 impl Message {
     /// The sub-flag (packet 0), if it is a known one.
     pub fn sub_flag(&self) -> Option<SubFlag> {
-        self.packets
-            .first()
-            .and_then(Value::as_int)
-            .and_then(|i| i.as_u64())
-            .and_then(|v| SubFlag::try_from(v).ok())
+        sub_flag_of(&self.packets)
     }
 
     /// The time in base58, as py2p's `msg.time_58`.
     pub fn time_58(&self) -> String {
         base58_int(&self.time.max(0).to_be_bytes())
     }
+}
+
+/// The sub-flag a payload starts with, if it is one py2p knows.
+pub(crate) fn sub_flag_of(packets: &[Value]) -> Option<SubFlag> {
+    packets
+        .first()
+        .and_then(Value::as_int)
+        .and_then(|i| i.as_u64())
+        .and_then(|v| SubFlag::try_from(v).ok())
 }
 
 /// API misuse: the only errors the core returns (a bad peer is an event).
