@@ -50,6 +50,9 @@ pub struct Config {
     /// evicted first. Default 262,144.
     pub seen_cap: usize,
     /// Messages waiting for `recv`; when full the oldest is dropped. Default 1,024.
+    /// 0 means no queue: with no handler registered either, the node only
+    /// relays (the built-in handlers still run), and builds no `Message` for
+    /// what nobody would take.
     pub recv_queue_cap: usize,
     /// Bytes handed out in `Transmit` and not yet reported written, per
     /// connection; past it the connection is closed as not reading. Default 8 MiB.
