@@ -44,8 +44,11 @@ const POOL: usize = 1 << 18;
 /// Frames made and relayed per timed batch: small enough to stay in cache.
 const BATCH: usize = 256;
 
+/// A py2p-shaped node id: base58 of a SHA-384 (65 or 66 characters that
+/// differ from the first, as real ids do).
 fn peer_id(i: usize) -> Bytes {
-    Bytes::from(format!("{i:0>66}"))
+    let hash = sha2::Sha384::digest(i.to_le_bytes());
+    Bytes::from(bs58::encode(hash).into_string())
 }
 
 /// A mesh with `PEERS` handshaken peers, none taking compression; `deliver`
