@@ -19,9 +19,12 @@
 //! is a SHA-256, already uniform) and an 8-bit generation tag. Ids are kept in a
 //! few generations: new ids go into the newest; a generation is closed after
 //! `ttl / GENERATIONS` or `cap / GENERATIONS` ids, and leaves whole, when its
-//! newest id is `ttl` old or when the cap needs room (oldest first). Leaving
-//! only clears its tag's bit in a bitmap: its entries are dead at once, free
-//! for new ids, and zeroed by a sweep that walks a slice of the tables each
+//! newest id is `ttl` old or when the cap needs room (oldest first). Tags are
+//! handed out in turn and generations leave oldest first, so the live tags
+//! are always one run, `oldest_tag` and the next few: an entry is live when
+//! its tag is in the run (a subtraction and a compare). Leaving only moves
+//! the run's start: the generation's entries are dead at once, free for new
+//! ids, and zeroed by a sweep that walks a slice of the tables each
 //! time a generation opens (so no tag comes back while entries of its last
 //! use remain). So an id is kept at least `ttl` and at most
 //! `ttl + ttl / GENERATIONS` (unless the cap evicts it first), and a full
@@ -99,8 +102,10 @@ pub(crate) struct SeenCache {
     recent_next: Vec<u8>,
     /// Oldest first; the last one takes new ids.
     generations: VecDeque<Generation>,
-    /// Bit `t` set: tag `t` belongs to a live generation.
-    live: [u64; 4],
+    /// The live generations' tags: `live_tags` of them from `oldest_tag`
+    /// on (wrapping), the same as `generations`' (kept here for speed).
+    oldest_tag: u8,
+    live_tags: u16,
     next_tag: u8,
     /// The next bucket, and recent set, the sweep zeroes dead entries in.
     sweep_at: usize,
@@ -127,7 +132,8 @@ impl SeenCache {
             recent: Vec::new(),
             recent_next: Vec::new(),
             generations: VecDeque::new(),
-            live: [0; 4],
+            oldest_tag: 0,
+            live_tags: 0,
             next_tag: 0,
             sweep_at: 0,
             recent_sweep_at: 0,
@@ -239,8 +245,11 @@ impl SeenCache {
     fn open_generation(&mut self, now: Instant) {
         let tag = self.next_tag;
         self.next_tag = tag.wrapping_add(1);
-        debug_assert!(!self.tag_live(tag), "more live generations than tags");
-        self.live[usize::from(tag >> 6)] |= 1 << (tag & 63);
+        debug_assert!(self.live_tags < 256, "more live generations than tags");
+        if self.live_tags == 0 {
+            self.oldest_tag = tag;
+        }
+        self.live_tags += 1;
         self.generations.push_back(Generation {
             tag,
             count: 0,
@@ -370,13 +379,15 @@ impl SeenCache {
     }
 
     fn tag_live(&self, tag: u8) -> bool {
-        self.live[usize::from(tag >> 6)] >> (tag & 63) & 1 == 1
+        u16::from(tag.wrapping_sub(self.oldest_tag)) < self.live_tags
     }
 
     fn evict_oldest(&mut self) {
         if let Some(g) = self.generations.pop_front() {
             self.len -= g.count;
-            self.live[usize::from(g.tag >> 6)] &= !(1 << (g.tag & 63));
+            debug_assert_eq!(g.tag, self.oldest_tag);
+            self.oldest_tag = g.tag.wrapping_add(1);
+            self.live_tags -= 1;
         }
     }
 
