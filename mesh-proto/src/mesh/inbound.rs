@@ -224,27 +224,13 @@ impl Mesh {
     /// a user handler nor a receive queue (a node that only relays). Such a
     /// node then skips building the message at all.
     fn nobody_takes(&self, sub: Option<SubFlag>) -> bool {
-        let builtin = matches!(
-            sub,
-            Some(SubFlag::Handshake | SubFlag::Peers | SubFlag::Request | SubFlag::Response)
-        );
-        !builtin && self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
+        builtin_for(sub).is_none() && self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
     }
 
     /// Built-in handlers, then user handlers in order, then the receive queue.
     fn dispatch(&mut self, msg: Message, now: Instant) {
         let sub = msg.sub_flag();
-        // The flags here are `nobody_takes`'s: keep the two in step.
-        let builtin = match sub {
-            // A handshake only counts as a whisper on its own link; anything
-            // else posing as one is ignored.
-            Some(SubFlag::Handshake) => msg.msg_type != WHISPER || self.handle_handshake(&msg, now),
-            Some(SubFlag::Peers) => self.handle_peers(&msg, now),
-            Some(SubFlag::Request) => self.handle_request(&msg, now),
-            Some(SubFlag::Response) => self.handle_response(&msg, now),
-            _ => false,
-        };
-        if builtin {
+        if builtin_for(sub).is_some_and(|handle| handle(self, &msg, now)) {
             return;
         }
         if !self.handlers.is_empty() {
@@ -294,6 +280,24 @@ impl Mesh {
         }
         self.event(Event::Message { id });
     }
+}
+
+/// A built-in handler: whether it took the message.
+type Builtin = fn(&mut Mesh, &Message, Instant) -> bool;
+
+/// The built-in handler for a sub-flag, if py2p has one.
+fn builtin_for(sub: Option<SubFlag>) -> Option<Builtin> {
+    Some(match sub? {
+        // A handshake only counts as a whisper on its own link; anything
+        // else posing as one is ignored.
+        SubFlag::Handshake => {
+            |mesh, msg, now| msg.msg_type != WHISPER || mesh.handle_handshake(msg, now)
+        }
+        SubFlag::Peers => Mesh::handle_peers,
+        SubFlag::Request => Mesh::handle_request,
+        SubFlag::Response => Mesh::handle_response,
+        _ => return None,
+    })
 }
 
 fn secs(d: std::time::Duration) -> i64 {
