@@ -19,15 +19,12 @@ const WHISPER: u64 = MainFlag::Whisper as u64;
 /// What a connection may send before its handshake: the handshake, a peer
 /// list (a full node sends one before closing) and renegotiation.
 fn before_handshake_ok(d: &Decoded) -> bool {
-    let sub = d
-        .frame
-        .payload
-        .first()
-        .and_then(|v| v.as_int())
-        .and_then(|i| i.as_u64());
     match d.frame.msg_type {
         RENEGOTIATE => true,
-        WHISPER => sub == Some(SubFlag::Handshake as u64) || sub == Some(SubFlag::Peers as u64),
+        WHISPER => matches!(
+            sub_flag_of(&d.frame.payload),
+            Some(SubFlag::Handshake | SubFlag::Peers)
+        ),
         _ => false,
     }
 }
