@@ -1,5 +1,5 @@
 //! `mesh chat`: a mesh node on stdin/stdout. Each stdin line is broadcast;
-//! `/whisper`, `/reply`, `/connect`, `/peers`, `/quit` are commands.
+//! `/whisper`, `/reply`, `/connect`, `/peers`, `/stats`, `/quit` are commands.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -34,9 +34,21 @@ pub struct ChatArgs {
     /// The runtime driving the node.
     #[arg(long, value_enum, default_value_t = crate::Runtime::Tokio)]
     runtime: crate::Runtime,
+    /// Lazy push between our own nodes (`on`), or pure py2p flooding (`off`).
+    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    lazy: OnOff,
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// A switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// Writes one output line and flushes it at once (scripts read line by line).
@@ -114,7 +126,10 @@ async fn chat(args: &ChatArgs) -> Result<(), String> {
         args.bind.1,
         protocol,
         args.out_addr.clone(),
-        |_| {},
+        match args.lazy {
+            OnOff::On => |_| {},
+            OnOff::Off => |c| c.lazy_push = false,
+        },
     )
     .await
     .map_err(|e| format!("bind {}:{}: {e}", args.bind.0, args.bind.1))?;
@@ -165,6 +180,39 @@ async fn command(
             let ids: Vec<String> = sock.routes().await.iter().map(|p| p.to_text()).collect();
             let text = format!("peers: {}", ids.join(", "));
             emit(json_mode, json!({"event": "peers", "ids": ids}), text);
+        }
+        "/stats" => {
+            let c = sock.counters().await;
+            let l = &c.lazy;
+            emit(
+                json_mode,
+                json!({"event": "stats", "counters": {
+                    "frames_in": c.frames_in, "bytes_in": c.bytes_in,
+                    "frames_out": c.frames_out, "bytes_out": c.bytes_out,
+                    "relayed": c.relayed, "duplicates": c.duplicates,
+                    "delivered": c.delivered, "handled": c.handled,
+                    "stale": c.stale, "future": c.future, "queue_drops": c.queue_drops,
+                    "undecodable": c.undecodable, "violations": c.violations,
+                    "lazy": {
+                        "announced": l.announced, "announcements_received": l.announcements_received,
+                        "grafts_sent": l.grafts_sent, "grafts_received": l.grafts_received,
+                        "prunes_sent": l.prunes_sent, "prunes_received": l.prunes_received,
+                        "served_from_cache": l.served_from_cache, "bytes_out": l.bytes_out,
+                    },
+                }}),
+                format!(
+                    "stats: {} frames in, {} out ({} bytes), {} relayed, {} duplicates, {} delivered; lazy push: {} ids announced, {} grafts, {} prunes",
+                    c.frames_in,
+                    c.frames_out,
+                    c.bytes_out,
+                    c.relayed,
+                    c.duplicates,
+                    c.delivered,
+                    l.announced,
+                    l.grafts_sent,
+                    l.prunes_sent
+                ),
+            );
         }
         "/connect" => match parse_host_port(rest.trim()) {
             Ok((host, port)) => {

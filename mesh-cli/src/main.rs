@@ -24,7 +24,7 @@ struct Cli {
 enum Command {
     /// Decode one py2p frame (hex, from the argument or stdin) and print it as one JSON line.
     Decode(decode::DecodeArgs),
-    /// Run a mesh node on stdin/stdout: each line is broadcast; /whisper, /reply, /connect, /peers, /quit.
+    /// Run a mesh node on stdin/stdout: each line is broadcast; /whisper, /reply, /connect, /peers, /stats, /quit.
     Chat(chat::ChatArgs),
     /// Run N nodes on loopback in one process: join, broadcast, whisper, reply, and report.
     Demo(demo::DemoArgs),

@@ -4,7 +4,7 @@
 
 use std::io;
 
-use mesh_proto::mesh::{Config, Event, Message, PeerAddr, PeerId, SendError};
+use mesh_proto::mesh::{Config, Counters, Event, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MsgId, Protocol, Value};
 use tokio::sync::mpsc;
 
@@ -171,6 +171,18 @@ impl Node {
             Node::Tokio(s) => s.routes().await,
             Node::AsyncStd(s) => s.routes().await,
             Node::Blocking(s) => s.routes(),
+        }
+    }
+
+    /// The core's running totals.
+    pub async fn counters(&self) -> Counters {
+        match self {
+            Node::Tokio(s) => s.counters().await,
+            Node::AsyncStd(s) => s.counters().await,
+            Node::Blocking(s) => {
+                let s = s.clone();
+                off_loop(move || s.counters()).await
+            }
         }
     }
 

@@ -257,6 +257,8 @@ struct Caps {
     pending_replies: usize,
     known_addrs: usize,
     outgoing: usize,
+    lazy_missing: usize,
+    lazy_cache_bytes: usize,
 }
 
 struct MeshRun {
@@ -367,7 +369,12 @@ impl MeshRun {
         cfg.max_pending_handshakes = 3;
         cfg.max_queued_bytes = 16 << 10;
         cfg.max_peers_per_list = 8;
+        cfg.lazy_max_missing = 8;
+        cfg.lazy_cache_bytes = 4 << 10;
+        cfg.lazy_max_ids_per_frame = 16;
         let caps = Caps {
+            lazy_missing: cfg.lazy_max_missing,
+            lazy_cache_bytes: cfg.lazy_cache_bytes,
             seen: cfg.seen_cap,
             recv_queue: cfg.recv_queue_cap,
             inbound: cfg.max_inbound,
@@ -446,7 +453,8 @@ impl MeshRun {
         Value::Array(vec![host, Value::from(a.port)])
     }
 
-    /// Compression flags by bit (py2p order), plus an unknown flag and a nil.
+    /// Compression flags by bit (py2p order), plus the lazy-push marker, a
+    /// nil and an unknown flag.
     fn methods(mask: u8) -> Value {
         let mut v: Vec<Value> = Compression::ALL
             .iter()
@@ -454,6 +462,9 @@ impl MeshRun {
             .filter(|(i, _)| mask & (1 << i) != 0)
             .map(|(_, m)| Value::from(m.flag()))
             .collect();
+        if mask & 0x20 != 0 {
+            v.push(Value::from(crate::mesh::lazy::MARKER));
+        }
         if mask & 0x40 != 0 {
             v.push(Value::Nil);
         }
@@ -565,7 +576,7 @@ impl MeshRun {
         let mut user_dial = None;
         let mut must_refuse = None;
         let now = self.now;
-        match op % 26 {
+        match op % 27 {
             // Accept a connection (over the inbound cap it must be refused).
             0 => {
                 let b = input.byte();
@@ -992,11 +1003,50 @@ impl MeshRun {
                 assert_eq!(result.is_ok(), !self.closed, "close: {result:?}");
                 self.closed = true;
             }
-            // A good handshake: the short way to a route.
+            // A lazy-push frame: announcements, grafts (ids we sent, ids
+            // nobody has, floods past the per-frame cap) or a prune.
+            25 => {
+                let conn = self.pick(input.byte(), Want::Connected);
+                let kind = input.byte();
+                let count = usize::from(input.byte()) * if kind & 0x80 != 0 { 16 } else { 1 };
+                let seedb = input.byte();
+                let ids: Vec<Value> = (0..count)
+                    .map(|i| {
+                        // A frame's checksum is its id (plain frames).
+                        let known = self
+                            .sent
+                            .get(i % self.sent.len().max(1))
+                            .and_then(|f| f.get(4..36))
+                            .filter(|_| (seedb >> (i % 8)) & 1 == 1);
+                        match known {
+                            Some(id) => Value::from(id),
+                            None => Value::from(&[seedb ^ (i as u8); 32][..]),
+                        }
+                    })
+                    .collect();
+                let mut payload = vec![Value::from(match kind % 3 {
+                    0 => crate::mesh::lazy::IHAVE,
+                    1 => crate::mesh::lazy::GRAFT,
+                    _ => crate::mesh::lazy::PRUNE,
+                })];
+                if kind & 0x40 == 0 {
+                    payload.push(Value::Array(ids));
+                }
+                let t = self.mesh.unix_time(now);
+                let frame = self.encode(
+                    MainFlag::Renegotiate.value().into(),
+                    self.ids[0].clone(),
+                    t,
+                    payload,
+                    0xff,
+                );
+                self.feed(conn, &frame);
+            }
+            // A good handshake (with the lazy-push marker): the short way to a route.
             _ => {
                 let conn = self.pick(input.byte(), Want::Connected);
                 let who = input.byte();
-                let frame = self.handshake(self.peer(who), who, Self::methods(0x1f));
+                let frame = self.handshake(self.peer(who), who, Self::methods(0x3f));
                 self.feed(conn, &frame);
             }
         }
@@ -1176,6 +1226,15 @@ impl MeshRun {
             m.known_addrs() <= self.caps.known_addrs,
             "too many known addresses"
         );
+        assert!(
+            m.lazy_missing() <= self.caps.lazy_missing,
+            "lazy push: missing ids past their cap"
+        );
+        assert!(
+            m.lazy_cached().1 <= self.caps.lazy_cache_bytes,
+            "lazy push: frame cache past its cap"
+        );
+        assert!(m.lazy_links() <= m.lazy_peers() && m.lazy_peers() <= m.peer_count());
         if self.closed {
             assert_eq!(m.conn_count(), 0);
             assert_eq!(m.next_heal(), None);
@@ -1190,6 +1249,7 @@ impl MeshRun {
         self.check();
         assert_eq!(self.mesh.pending_replies(), 0);
         assert_eq!(self.mesh.seen_len(), 0);
+        assert_eq!(self.mesh.lazy_missing(), 0);
         assert_eq!(self.mesh.poll_timeout(), self.mesh.next_heal());
     }
 }

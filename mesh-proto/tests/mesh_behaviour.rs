@@ -1756,7 +1756,8 @@ fn our_handshake_is_plain_and_carries_our_compression_list() {
     );
     m.handle_dialed(dialed, true, secs(t0, 2));
     let outs2 = drain(&mut m);
-    let expected_methods = flags(Compression::supported());
+    // Our methods, then the lazy-push marker (py2p ignores numbers it does not know).
+    let expected_methods = with_marker(flags(Compression::supported()));
     for (conn, outs, time) in [(accepted, &outs, UNIX), (dialed, &outs2, UNIX + 2)] {
         let frames = frames_to(outs, conn);
         assert_eq!(frames.len(), 1);
@@ -1790,7 +1791,22 @@ fn our_handshake_is_plain_and_carries_our_compression_list() {
         .into_iter()
         .filter(|c| c.is_supported())
         .collect();
-    assert_eq!(d.frame.payload[4], flags(&configured));
+    assert_eq!(d.frame.payload[4], with_marker(flags(&configured)));
+    // With lazy push off, exactly py2p's list.
+    let mut cfg = config();
+    cfg.lazy_push = false;
+    let mut m = mesh(cfg, t0);
+    let c = m.handle_accepted(None, t0);
+    let d = &sent_to(&drain(&mut m), c)[0];
+    assert_eq!(d.frame.payload[4], flags(Compression::supported()));
+}
+
+fn with_marker(methods: Value) -> Value {
+    let Value::Array(mut v) = methods else {
+        panic!("a list")
+    };
+    v.push(Value::from(mesh_proto::mesh::lazy::MARKER));
+    Value::Array(v)
 }
 
 #[cfg(feature = "zlib")]

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crate::wire::{Compression, Decoded, MainFlag, SubFlag, Utf8Bytes, Value, compare_base58_ints};
 
 use super::known::{IdKey, KnownAddr};
+use super::lazy;
 use super::outbound::addr_value;
 use super::{ConnId, Event, Mesh, Message, PeerAddr, PeerId, RejectReason};
 
@@ -46,6 +47,7 @@ impl Mesh {
         let [_, id, proto, addr, methods] = msg.packets.as_slice() else {
             return false;
         };
+        let ext = self.lazy_marker_in(methods);
         let (Some(id), Some(proto), Some(addr), Some(methods)) = (
             id.as_str_or_bin(),
             proto.as_str_or_bin(),
@@ -74,6 +76,7 @@ impl Mesh {
             if *known == peer {
                 c.peer_addr = Some(addr);
                 c.peer_compression = methods;
+                self.lazy_set_ext(conn, ext);
             }
             return true;
         }
@@ -100,6 +103,7 @@ impl Mesh {
         c.peer = Some(peer.clone());
         c.peer_addr = Some(addr.clone());
         c.peer_compression = methods;
+        self.lazy_set_ext(conn, ext);
         let was_empty = self.routes.is_empty();
         self.routes.insert(peer.clone(), conn);
         let host = Bytes::copy_from_slice(addr.host.as_bytes());
@@ -306,14 +310,17 @@ impl Mesh {
 
     /// `[compression, [methods...]]` and `[resend]`.
     pub(crate) fn handle_renegotiate(&mut self, conn: ConnId, d: &Decoded, now: Instant) {
-        let sub = d
+        let raw = d
             .frame
             .payload
             .first()
             .and_then(Value::as_int)
-            .and_then(|i| i.as_u64())
-            .and_then(|v| SubFlag::try_from(v).ok());
-        match sub {
+            .and_then(|i| i.as_u64());
+        if let Some(sub @ (lazy::IHAVE | lazy::GRAFT | lazy::PRUNE)) = raw {
+            self.handle_lazy(conn, sub, d, now);
+            return;
+        }
+        match raw.and_then(|v| SubFlag::try_from(v).ok()) {
             Some(SubFlag::Compression) => {
                 let Some(methods) = d.frame.payload.get(1).and_then(parse_methods) else {
                     return;

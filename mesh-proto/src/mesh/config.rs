@@ -73,6 +73,30 @@ pub struct Config {
     pub heal_backoff: Duration,
     /// Longest healing delay. Default 30 s.
     pub heal_backoff_max: Duration,
+    /// Lazy push between our own nodes (PlumTree): links between two nodes
+    /// that both have it carry each broadcast about once per node, the
+    /// others only its id; links to py2p nodes flood as py2p does. Off:
+    /// pure py2p flooding, and the handshake carries no marker. Default on.
+    pub lazy_push: bool,
+    /// Announcements to lazy links are batched and sent this often. Default 20 ms.
+    pub lazy_announce_interval: Duration,
+    /// An announced id not received after this is grafted from its
+    /// announcer. Default 400 ms.
+    pub lazy_graft_timeout: Duration,
+    /// A graft that did not bring the frame after this tries the next
+    /// announcer. Default 200 ms.
+    pub lazy_graft_retry: Duration,
+    /// A frame that arrives this long after a lazy link announced it swaps
+    /// that link into the tree for the one it came on (0: never). Default 10 ms.
+    pub lazy_optimize_after: Duration,
+    /// Bytes of bodies kept to answer grafts. Default 8 MiB.
+    pub lazy_cache_bytes: usize,
+    /// How long a body is kept to answer grafts. Default 30 s.
+    pub lazy_cache_age: Duration,
+    /// Announced ids waiting for their frame, at most; more are ignored. Default 4,096.
+    pub lazy_max_missing: usize,
+    /// Ids in one announcement or graft (more are ignored). Default 256.
+    pub lazy_max_ids_per_frame: usize,
 }
 
 impl Config {
@@ -102,6 +126,15 @@ impl Config {
             max_decode_failures: 3,
             heal_backoff: Duration::from_millis(500),
             heal_backoff_max: Duration::from_secs(30),
+            lazy_push: true,
+            lazy_announce_interval: Duration::from_millis(20),
+            lazy_graft_timeout: Duration::from_millis(400),
+            lazy_graft_retry: Duration::from_millis(200),
+            lazy_optimize_after: Duration::from_millis(10),
+            lazy_cache_bytes: 8 << 20,
+            lazy_cache_age: Duration::from_secs(30),
+            lazy_max_missing: 4096,
+            lazy_max_ids_per_frame: 256,
         }
     }
 }

@@ -31,6 +31,10 @@ pub(crate) struct Conn {
     /// When the current partial frame started.
     pub(crate) partial_since: Option<Instant>,
     pub(crate) failures: u32,
+    /// The peer speaks lazy push (its handshake carried the marker).
+    pub(crate) ext: bool,
+    /// Ids to announce on this link at the next tick.
+    pub(crate) announce: Vec<crate::wire::MsgId>,
 }
 
 impl Conn {
@@ -54,6 +58,8 @@ impl Conn {
             queued: 0,
             partial_since: None,
             failures: 0,
+            ext: false,
+            announce: Vec::new(),
         }
     }
 

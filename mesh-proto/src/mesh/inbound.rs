@@ -94,6 +94,7 @@ impl Mesh {
         let claim = claimed.map(|c| self.seen.probe(c));
         if claim.is_some_and(|p| self.seen.quick_check(p)) {
             self.counters.duplicates += 1;
+            self.lazy_duplicate(conn, now);
             return;
         }
         let mut packet = frame.clone();
@@ -111,7 +112,10 @@ impl Mesh {
         });
         match decoded {
             Ok(Some((d, probe))) => self.handle_decoded(conn, frame, d, probe, now),
-            Ok(None) => self.counters.duplicates += 1,
+            Ok(None) => {
+                self.counters.duplicates += 1;
+                self.lazy_duplicate(conn, now);
+            }
             Err(
                 e @ (WireError::ChecksumMismatch { .. }
                 | WireError::PacketTooShort { .. }
@@ -171,6 +175,9 @@ impl Mesh {
                 }
                 // `handle_frame_bytes` dropped it if held.
                 self.seen.insert_new(probe, now);
+                if self.lazy.active() {
+                    self.lazy_first_receipt(conn, &d, now);
+                }
                 self.relay(conn, frame, &d, now);
                 if self.nobody_takes(sub_flag_of(&d.frame.payload)) {
                     return;
@@ -206,6 +213,7 @@ impl Mesh {
                 .copied()
                 .filter(|c| *c != from && Some(*c) != origin),
         );
+        self.lazy_split(&mut targets, d.id, now);
         if targets.is_empty() {
             self.scratch_targets = targets;
             return;

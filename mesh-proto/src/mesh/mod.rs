@@ -48,6 +48,7 @@ mod conn;
 mod handler;
 mod inbound;
 mod known;
+pub mod lazy;
 mod outbound;
 mod rng;
 #[cfg(feature = "sim")]
@@ -67,8 +68,8 @@ use bytes::Bytes;
 pub use config::Config;
 pub use handler::{Handled, Handler, HandlerCx};
 pub use types::{
-    ConnId, Counters, Event, Message, Output, PeerAddr, PeerId, RejectCounters, RejectReason,
-    SendError,
+    ConnId, Counters, Event, LazyCounters, Message, Output, PeerAddr, PeerId, RejectCounters,
+    RejectReason, SendError,
 };
 
 use crate::wire::{MainFlag, MsgId, SubFlag, Value, node_id, python_addr_repr};
@@ -121,6 +122,8 @@ pub struct Mesh {
     lost: BTreeMap<PeerAddr, (Option<PeerId>, u32)>,
     /// Links lost under us and not yet replaced by a new outgoing one.
     replacements: usize,
+    /// Lazy push (PlumTree) state: eager and lazy links, missing ids, cache.
+    lazy: lazy::LazyState,
     /// Reused by the relay path so it does not allocate per frame.
     scratch_targets: Vec<ConnId>,
     counters: Counters,
@@ -179,6 +182,7 @@ impl Mesh {
             heal_attempt: 0,
             lost: BTreeMap::new(),
             replacements: 0,
+            lazy: lazy::LazyState::default(),
             scratch_targets: Vec::new(),
             counters: Counters::default(),
             closed: false,
@@ -249,6 +253,33 @@ impl Mesh {
     /// Bodies kept for `resend`: at most one per connection.
     pub fn resend_bodies(&self) -> usize {
         self.sent.live()
+    }
+
+    /// Links whose peer speaks lazy push (announced [`lazy::MARKER`]).
+    pub fn lazy_peers(&self) -> usize {
+        self.conns.values().filter(|c| c.ext).count()
+    }
+
+    /// Whether `conn` is a lazy link: it gets announcements, not frames.
+    pub fn is_lazy(&self, conn: ConnId) -> bool {
+        self.lazy.is_lazy(conn)
+    }
+
+    /// Lazy links (announcements only).
+    pub fn lazy_links(&self) -> usize {
+        self.lazy.lazy_links()
+    }
+
+    /// Announced ids waiting for their frame (bounded by
+    /// [`Config::lazy_max_missing`]).
+    pub fn lazy_missing(&self) -> usize {
+        self.lazy.missing_len()
+    }
+
+    /// Bodies kept to answer grafts, and their bytes (bounded by
+    /// [`Config::lazy_cache_bytes`]).
+    pub fn lazy_cached(&self) -> (usize, usize) {
+        self.lazy.cache_len()
     }
 
     /// Messages waiting in the receive queue.

@@ -100,6 +100,14 @@ impl Mesh {
         let (body, id) = self.own_body(msg_type, payload, now)?;
         if msg_type == u64::from(MainFlag::Broadcast.value()) {
             self.seen.insert(id, now);
+            if self.lazy.active() {
+                // Lazy links get the id; the body is kept for their grafts.
+                let mut eager = targets.to_vec();
+                self.lazy_split(&mut eager, id, now);
+                self.lazy_cache(id, &body, now);
+                self.send_body_to(&eager, &body, None, true, now);
+                return Ok(id);
+            }
         }
         self.send_body_to(targets, &body, None, true, now);
         Ok(id)
@@ -181,6 +189,9 @@ impl Mesh {
                     .iter()
                     .filter(|m| m.is_supported())
                     .map(|m| Value::from(m.flag()))
+                    // py2p and js2p ignore a number they do not know here:
+                    // our own nodes read it as "speaks lazy push".
+                    .chain(self.cfg.lazy_push.then(|| Value::from(super::lazy::MARKER)))
                     .collect(),
             ),
         ];
@@ -293,6 +304,7 @@ impl Mesh {
     pub(crate) fn remove_conn(&mut self, conn: ConnId) -> Option<super::conn::Conn> {
         let c = self.conns.remove(&conn)?;
         self.sent.forget(c.last_sent);
+        self.lazy.forget(conn, c.ext);
         Some(c)
     }
 

@@ -38,6 +38,9 @@ impl Mesh {
         if let Some(t) = self.heal_at {
             consider(t);
         }
+        if let Some(t) = self.lazy.next_deadline() {
+            consider(t);
+        }
         next
     }
 
@@ -76,6 +79,7 @@ impl Mesh {
             self.heal_at = None;
             self.heal(now);
         }
+        self.lazy_timeout(now);
     }
 
     /// After losing a peer or a dial: try again later, backing off.

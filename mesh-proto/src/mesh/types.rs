@@ -300,6 +300,40 @@ pub struct Counters {
     pub violations: u64,
     /// Connections refused or closed, by reason.
     pub rejected: RejectCounters,
+    /// Lazy push between our own nodes (see [`Config::lazy_push`](super::Config::lazy_push)).
+    pub lazy: LazyCounters,
+}
+
+/// What lazy push did: announcements, grafts, prunes and the frame cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LazyCounters {
+    /// Ids announced to lazy links.
+    pub announced: u64,
+    /// Ids announced to us.
+    pub announcements_received: u64,
+    /// Grafts sent (one per link per timer run, for any number of ids).
+    pub grafts_sent: u64,
+    /// Grafts received.
+    pub grafts_received: u64,
+    /// Links pruned to lazy after a duplicate.
+    pub prunes_sent: u64,
+    /// Prunes received.
+    pub prunes_received: u64,
+    /// Frames sent from the cache to answer a graft.
+    pub served_from_cache: u64,
+    /// Grafted ids we did not have (any more).
+    pub graft_misses: u64,
+    /// Announced ids given up: no announcer left, or the missing set full.
+    pub missing_dropped: u64,
+    /// Lazy links made eager again by a frame pushed on them.
+    pub unpruned: u64,
+    /// Tree links swapped for a lazy link that announced a frame well before
+    /// the tree brought it.
+    pub optimized: u64,
+    /// Extension frames from links that never announced the extension.
+    pub ignored: u64,
+    /// Bytes of extension frames sent (announcements, grafts, prunes).
+    pub bytes_out: u64,
 }
 
 /// Rejections by reason.

@@ -260,6 +260,8 @@ struct Tracked {
     /// Per node: (latency, hops) of its delivery.
     deliveries: BTreeMap<NodeIdx, (Duration, u32)>,
     duplicates_before: u64,
+    /// The mesh's bytes sent, all and lazy push's, when it was sent.
+    bytes_before: (u64, u64),
 }
 
 /// The simulated network. See the [module docs](self).
@@ -277,6 +279,9 @@ pub struct Sim {
     tracked: BTreeMap<MsgId, Tracked>,
     violations: Vec<String>,
     steps: u64,
+    /// Bytes sent by node processes since replaced by a restart.
+    bytes_of_dead: u64,
+    lazy_bytes_of_dead: u64,
 }
 
 impl Sim {
@@ -296,6 +301,8 @@ impl Sim {
             tracked: BTreeMap::new(),
             violations: Vec::new(),
             steps: 0,
+            bytes_of_dead: 0,
+            lazy_bytes_of_dead: 0,
             cfg,
         }
     }
@@ -409,6 +416,7 @@ impl Sim {
     /// Broadcasts from `n` and tracks how it spreads.
     pub fn broadcast(&mut self, n: NodeIdx, packets: Vec<Value>) -> Result<MsgId, SendError> {
         let duplicates_before = self.total_duplicates();
+        let bytes_before = self.bytes_sent();
         let now = self.instant();
         let id = self.nodes[n.0]
             .mesh
@@ -420,10 +428,24 @@ impl Sim {
                 sent_at: self.now,
                 deliveries: BTreeMap::new(),
                 duplicates_before,
+                bytes_before,
             },
         );
         self.flush(n);
         Ok(id)
+    }
+
+    /// Bytes every node ever sent (crashed ones' up to their crash), and
+    /// of those the lazy-push frames'.
+    pub fn bytes_sent(&self) -> (u64, u64) {
+        let mut all = self.bytes_of_dead;
+        let mut lazy = self.lazy_bytes_of_dead;
+        for n in &self.nodes {
+            let c = n.mesh.counters();
+            all += c.bytes_out;
+            lazy += c.lazy.bytes_out;
+        }
+        (all, lazy)
     }
 
     fn total_duplicates(&self) -> u64 {
@@ -720,16 +742,23 @@ impl Sim {
     }
 
     /// Restarts a crashed node as a new process (new id) at the same address,
-    /// dialing `bootstrap`.
-    pub fn restart(&mut self, n: NodeIdx, bootstrap: NodeIdx) {
+    /// dialing `bootstrap` if given (none: it waits to be dialed). It keeps
+    /// its [`Config::lazy_push`] setting.
+    pub fn restart(&mut self, n: NodeIdx, bootstrap: Option<NodeIdx>) {
         let addr = self.nodes[n.0].addr.clone();
-        let mesh = self.make_mesh(&addr, |_| {});
+        let lazy_push = self.nodes[n.0].mesh.config().lazy_push;
+        let mesh = self.make_mesh(&addr, |c| c.lazy_push = lazy_push);
         let node = &mut self.nodes[n.0];
-        node.mesh = mesh;
+        let old = std::mem::replace(&mut node.mesh, mesh);
+        self.bytes_of_dead += old.counters().bytes_out;
+        self.lazy_bytes_of_dead += old.counters().lazy.bytes_out;
+        let node = &mut self.nodes[n.0];
         node.alive = true;
         node.incarnation += 1;
         node.received.clear();
-        self.connect(n, bootstrap);
+        if let Some(b) = bootstrap {
+            self.connect(n, b);
+        }
     }
 
     /// Splits the network: links between different groups reset and dials
@@ -789,6 +818,20 @@ impl Sim {
             t.rejected.handshake_timeout += c.rejected.handshake_timeout;
             t.rejected.self_connection += c.rejected.self_connection;
             t.violations += c.violations;
+            let (l, cl) = (&mut t.lazy, &c.lazy);
+            l.announced += cl.announced;
+            l.announcements_received += cl.announcements_received;
+            l.grafts_sent += cl.grafts_sent;
+            l.grafts_received += cl.grafts_received;
+            l.prunes_sent += cl.prunes_sent;
+            l.prunes_received += cl.prunes_received;
+            l.served_from_cache += cl.served_from_cache;
+            l.graft_misses += cl.graft_misses;
+            l.missing_dropped += cl.missing_dropped;
+            l.unpruned += cl.unpruned;
+            l.optimized += cl.optimized;
+            l.ignored += cl.ignored;
+            l.bytes_out += cl.bytes_out;
         }
         (t, routes as f64 / live.max(1) as f64)
     }
@@ -810,6 +853,7 @@ impl Sim {
         let mut lat: Vec<Duration> = t.deliveries.values().map(|(l, _)| *l).collect();
         lat.sort();
         let dups = self.total_duplicates().saturating_sub(t.duplicates_before);
+        let (bytes, lazy_bytes) = self.bytes_sent();
         Some(BroadcastStats {
             delivered,
             missed: live_others.saturating_sub(delivered),
@@ -821,6 +865,8 @@ impl Sim {
             last_delivery_hop: t.deliveries.values().map(|(_, h)| *h).max().unwrap_or(0),
             latency_p50: stats::quantile(&lat, 0.5),
             latency_p99: stats::quantile(&lat, 0.99),
+            announce_bytes: lazy_bytes.saturating_sub(t.bytes_before.1),
+            bytes_sent: bytes.saturating_sub(t.bytes_before.0),
         })
     }
 

@@ -17,6 +17,11 @@ pub struct BroadcastStats {
     pub latency_p50: Duration,
     /// 99th percentile virtual latency.
     pub latency_p99: Duration,
+    /// Bytes of lazy-push frames (announcements, grafts, prunes) the mesh
+    /// sent while this broadcast spread.
+    pub announce_bytes: u64,
+    /// Every byte the mesh sent while this broadcast spread.
+    pub bytes_sent: u64,
 }
 
 /// The `q`-quantile (0..=1) of sorted values.
