@@ -12,3 +12,12 @@ pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let port = port.parse().map_err(|e| format!("{s}: bad port: {e}"))?;
     Ok((host.to_string(), port))
 }
+
+/// `HOST:PORT` text (`[v6]:PORT` for an IPv6 host).
+pub fn host_port_text(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

@@ -1,11 +1,11 @@
 //! `mesh chat`: a mesh node on stdin/stdout. Each stdin line is broadcast;
 //! `/whisper`, `/reply`, `/connect`, `/peers`, `/stats`, `/quit` are commands.
 
-use std::io::Write;
+use crate::out::{errln, outln};
 use std::process::ExitCode;
 
 use crate::node::Node;
-use mesh_proto::mesh::{Event, Message};
+use mesh_proto::mesh::{Event, Message, RejectReason};
 use mesh_proto::wire::json::to_json;
 use mesh_proto::wire::{Encryption, Protocol, Value};
 use serde_json::json;
@@ -52,14 +52,13 @@ pub enum OnOff {
 }
 
 /// Writes one output line and flushes it at once (scripts read line by line).
+/// A closed stdout ends the process (see `out`).
 fn emit(json_mode: bool, value: serde_json::Value, text: String) {
-    let mut out = std::io::stdout().lock();
-    let _ = if json_mode {
-        writeln!(out, "{value}")
+    if json_mode {
+        outln!("{value}");
     } else {
-        writeln!(out, "{text}")
-    };
-    let _ = out.flush();
+        outln!("{text}");
+    }
 }
 
 fn packets_text(packets: &[Value]) -> String {
@@ -100,14 +99,17 @@ pub fn run(args: &ChatArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mesh chat: {e}");
+            errln!("mesh chat: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(chat(args)) {
+    let result = runtime.block_on(chat(args));
+    // A stdin read may still be blocked in a thread: do not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("mesh chat: {e}");
+            errln!("mesh chat: {e}");
             ExitCode::FAILURE
         }
     }
@@ -141,14 +143,18 @@ async fn chat(args: &ChatArgs) -> Result<(), String> {
         format!("ready: {} at {out}", sock.id()),
     );
     for (host, port) in &args.connect {
-        if let Err(e) = sock.connect(host, *port).await {
-            tracing::warn!(%host, port, error = %e, "connect failed");
-        }
+        dial(&sock, args.json, host, *port).await;
     }
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut last: Option<Message> = None;
+    let first_signal = signal();
+    tokio::pin!(first_signal);
     loop {
         tokio::select! {
+            name = &mut first_signal => {
+                tracing::info!(signal = name, "closing gracefully (again to exit at once)");
+                break;
+            }
             line = lines.next_line() => {
                 let Ok(Some(line)) = line else { break };
                 if !command(&sock, args.json, &line, &last).await? {
@@ -161,8 +167,34 @@ async fn chat(args: &ChatArgs) -> Result<(), String> {
             }
         }
     }
-    let _ = sock.close().await;
+    // Queued frames are flushed and peers see a clean close; a second
+    // signal does not wait for that.
+    tokio::select! {
+        _ = sock.close() => {}
+        _ = signal() => std::process::exit(130),
+    }
     Ok(())
+}
+
+/// The next SIGINT (Ctrl-C) or SIGTERM.
+async fn signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return "interrupt";
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupt",
+            _ = term.recv() => "terminate",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
 }
 
 /// Handles one stdin line; `false` to quit.
@@ -215,13 +247,20 @@ async fn command(
             );
         }
         "/connect" => match parse_host_port(rest.trim()) {
-            Ok((host, port)) => {
-                if let Err(e) = sock.connect(&host, port).await {
-                    tracing::warn!(%host, port, error = %e, "connect failed");
-                }
-            }
-            Err(e) => tracing::warn!("{e}"),
+            Ok((host, port)) => dial(sock, json_mode, &host, port).await,
+            Err(e) => notice(
+                json_mode,
+                "/connect",
+                &format!("{e} (usage: /connect HOST:PORT)"),
+            ),
         },
+        "/whisper" if rest.trim().is_empty() => {
+            notice(
+                json_mode,
+                "/whisper",
+                "nothing to whisper (usage: /whisper TEXT)",
+            );
+        }
         "/whisper" => {
             sock.whisper(vec![Value::from(rest)])
                 .await
@@ -232,9 +271,14 @@ async fn command(
                 .reply(m, vec![Value::from(rest)])
                 .await
                 .map_err(|e| e.to_string())?,
-            None => tracing::warn!("/reply: no message received yet"),
+            None => notice(json_mode, "/reply", "no message received yet"),
         },
         _ if line.is_empty() => {}
+        _ if cmd.starts_with('/') => notice(
+            json_mode,
+            cmd,
+            "unknown command (commands: /whisper TEXT, /reply TEXT, /connect HOST:PORT, /peers, /stats, /quit)",
+        ),
         _ => {
             sock.send(vec![Value::from(line)])
                 .await
@@ -242,6 +286,40 @@ async fn command(
         }
     }
     Ok(true)
+}
+
+/// Dials `host:port`; a failure is a `dial_failed` line (the node keeps running).
+async fn dial(sock: &Node, json_mode: bool, host: &str, port: u16) {
+    if let Err(e) = sock.connect(host, port).await {
+        let addr = crate::addr::host_port_text(host, port);
+        let reason = explain_io(&e);
+        emit(
+            json_mode,
+            json!({"event": "dial_failed", "addr": addr, "reason": reason}),
+            format!("could not connect to {addr}: {reason}"),
+        );
+    }
+}
+
+/// A line about a command that did nothing: `{"event":"notice",..}` with `--json`.
+fn notice(json_mode: bool, command: &str, text: &str) {
+    emit(
+        json_mode,
+        json!({"event": "notice", "command": command, "text": text}),
+        format!("{command}: {text}"),
+    );
+}
+
+/// An I/O error in words a user can act on.
+fn explain_io(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        format!("the peer is not speaking TLS (a plaintext node? both ends need --tls): {text}")
+    } else if text.contains("HandshakeFailure") || text.contains("peer is incompatible") {
+        format!("TLS handshake failed: {text}")
+    } else {
+        text
+    }
 }
 
 async fn on_event(sock: &Node, json_mode: bool, event: Event, last: &mut Option<Message>) {
@@ -261,11 +339,19 @@ async fn on_event(sock: &Node, json_mode: bool, event: Event, last: &mut Option<
             json!({"event": "peer_down", "id": peer.to_text()}),
             format!("peer down: {peer}"),
         ),
-        Event::Rejected { reason, .. } => emit(
-            json_mode,
-            json!({"event": "rejected", "reason": reason.to_string()}),
-            format!("rejected a connection: {reason}"),
-        ),
+        Event::Rejected { reason, .. } => {
+            let reason = match reason {
+                RejectReason::ProtocolMismatch { .. } => {
+                    format!("{reason}: the peer is on another subnet or encryption")
+                }
+                other => other.to_string(),
+            };
+            emit(
+                json_mode,
+                json!({"event": "rejected", "reason": reason}),
+                format!("rejected a connection: {reason}"),
+            )
+        }
         Event::Message { .. } => {
             while let Some(m) = sock.recv().await {
                 message_line(json_mode, &m);

@@ -1,5 +1,6 @@
 //! `mesh decode`: one frame in (hex or raw), one JSON object out.
 
+use crate::out::errln;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
@@ -25,7 +26,7 @@ pub fn run(args: &DecodeArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("mesh decode: {e}");
+            errln!("mesh decode: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,7 @@
 //! `mesh demo`: N nodes on loopback in one process, joined through peer
 //! exchange; a broadcast, a whisper and a reply; who got what, and how fast.
 
+use crate::out::{errln, outln};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("mesh demo: {e}");
+            errln!("mesh demo: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -38,7 +39,7 @@ pub fn run(args: &DemoArgs) -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("mesh demo: {e}");
+            errln!("mesh demo: {e}");
             ExitCode::FAILURE
         }
     }
@@ -83,9 +84,9 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
         .map_err(|e| format!("bind: {e}"))?;
         nodes.push(sock);
     }
-    println!("{n} nodes on 127.0.0.1 ({runtime:?} runtime):");
+    outln!("{n} nodes on 127.0.0.1 ({runtime:?} runtime):");
     for (i, s) in nodes.iter().enumerate() {
-        println!(
+        outln!(
             "  {} {} at {}",
             name(i),
             short(&s.id().to_text()),
@@ -114,7 +115,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
         .await
         .unwrap_or(false);
         if !up {
-            println!("{} never joined", name(i));
+            outln!("{} never joined", name(i));
             return Ok(false);
         }
     }
@@ -125,7 +126,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     for s in &nodes {
         links += s.routes().await.len();
     }
-    println!(
+    outln!(
         "joined in {:.2} ms through node0; peer exchange made {} links (mean degree {:.1})",
         join_time.as_secs_f64() * 1000.0,
         links / 2,
@@ -169,7 +170,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
                 }
             }
             None => {
-                println!("broadcast: {} MISSING", name(i));
+                outln!("broadcast: {} MISSING", name(i));
                 ok = false;
             }
         }
@@ -181,18 +182,18 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
             .await
             .map_err(|e| e.to_string())?;
         match wait_for(&nodes[from], |m| text_of(m) == Some("hi back")).await {
-            Some((_, at)) => println!(
+            Some((_, at)) => outln!(
                 "reply: node0 -> {} arrived in {:.2} ms",
                 name(from),
                 (at - t0).as_secs_f64() * 1000.0
             ),
             None => {
-                println!("reply: node0 -> {} MISSING", name(from));
+                outln!("reply: node0 -> {} MISSING", name(from));
                 ok = false;
             }
         }
     }
-    println!(
+    outln!(
         "broadcast from {}: delivered to {} of {} nodes",
         name(from),
         got.len(),
@@ -218,7 +219,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
         }
         whispered += usize::from(arrived);
     }
-    println!(
+    outln!(
         "whisper from node0: delivered to {whispered} direct peers of {}",
         peers.len()
     );
@@ -226,7 +227,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     latencies.sort();
     if let (Some(first), Some(last)) = (latencies.first(), latencies.last()) {
         let p50 = latencies[latencies.len() / 2];
-        println!(
+        outln!(
             "broadcast latency: min {:.2} ms, p50 {:.2} ms, max {:.2} ms",
             first.as_secs_f64() * 1000.0,
             p50.as_secs_f64() * 1000.0,
@@ -236,7 +237,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     for s in &nodes {
         let _ = s.close().await;
     }
-    println!(
+    outln!(
         "{}",
         if ok {
             "everything arrived"

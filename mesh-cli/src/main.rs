@@ -6,6 +6,7 @@ mod chat;
 mod decode;
 mod demo;
 mod node;
+mod out;
 mod sim;
 
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ fn main() -> ExitCode {
     // Logs go to stderr; stdout is for output scripts read. RUST_LOG filters.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr (`2>&1 | head`) must not panic: its default
+        // reports a failed write with eprintln!, which panics then.
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),

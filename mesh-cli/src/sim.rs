@@ -1,6 +1,7 @@
 //! `mesh sim`: a deterministic simulation of N real `Mesh` nodes over virtual
 //! TCP, reporting how broadcasts spread.
 
+use crate::out::{errln, outln};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -94,18 +95,21 @@ impl Progress {
         self.shown = true;
         let width = 30;
         let filled = width * done / total.max(1);
-        eprint!(
+        // Best effort: a closed stderr only loses the bar.
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
             "\r{what:<10} [{}{}] {done}/{total} ({:.1}s)",
             "#".repeat(filled),
             " ".repeat(width - filled),
             self.started.elapsed().as_secs_f64()
         );
-        let _ = std::io::stderr().flush();
+        let _ = err.flush();
     }
 
     fn finish(&mut self) {
         if self.shown {
-            eprintln!();
+            errln!();
             self.shown = false;
         }
     }
@@ -200,14 +204,14 @@ fn run_once(args: &SimArgs, lazy: bool) -> Option<Outcome> {
     let mut results = Vec::new();
     for k in 0..args.broadcasts as usize {
         let Some(origin) = origins.pick(&sim, &nodes) else {
-            eprintln!(
+            errln!(
                 "mesh sim: no live node to broadcast from (seed {})",
                 args.seed
             );
             return None;
         };
         let Ok(id) = sim.broadcast(origin, payload(args, k as u64)) else {
-            eprintln!("mesh sim: broadcast failed (seed {})", args.seed);
+            errln!("mesh sim: broadcast failed (seed {})", args.seed);
             return None;
         };
         settle(&mut sim);
@@ -326,12 +330,12 @@ fn partition_and_heal(sim: &mut Sim, nodes: &[NodeIdx], pct: u8, json: bool) {
                 st.delivered
             );
             if json {
-                println!(
+                outln!(
                     "{}",
                     json!({"event": "partition", "cut": cut.len(), "delivered": st.delivered})
                 );
             } else {
-                println!("{line}");
+                outln!("{line}");
             }
         }
     }
@@ -371,7 +375,7 @@ fn report(
     let mode = if lazy { "on" } else { "off" };
     if args.json {
         for (k, origin, st) in results {
-            println!(
+            outln!(
                 "{}",
                 json!({
                     "event": "broadcast", "index": k, "origin": origin.0,
@@ -385,7 +389,7 @@ fn report(
             );
         }
         let l = &totals.lazy;
-        println!(
+        outln!(
             "{}",
             json!({
                 "event": "summary", "nodes": args.nodes, "seed": args.seed,
@@ -403,12 +407,13 @@ fn report(
         );
         return;
     }
-    println!(
+    outln!(
         "mesh sim: {} nodes, seed {}, lazy push {mode}",
-        args.nodes, args.seed
+        args.nodes,
+        args.seed
     );
     for (k, origin, st) in results {
-        println!(
+        outln!(
             "broadcast {k} from node {}: delivered {}, missed {}, duplicates/delivery {:.2}, last hop {}, latency p50 {:.1} ms p99 {:.1} ms, bytes sent {} (announcements {})",
             origin.0,
             st.delivered,
@@ -421,7 +426,7 @@ fn report(
             st.announce_bytes,
         );
     }
-    println!(
+    outln!(
         "mesh: mean degree {degree:.1}; frames sent {}, bytes sent {bytes_sent} (lazy push {announce_bytes}), refused over capacity {}, duplicate links {}, handshake timeouts {}",
         totals.frames_out,
         totals.rejected.over_capacity,
@@ -430,16 +435,20 @@ fn report(
     );
     if lazy {
         let l = &totals.lazy;
-        println!(
+        outln!(
             "lazy push: {} ids announced, {} grafts, {} prunes, {} tree swaps, {} frames served from the cache",
-            l.announced, l.grafts_sent, l.prunes_sent, l.optimized, l.served_from_cache
+            l.announced,
+            l.grafts_sent,
+            l.prunes_sent,
+            l.optimized,
+            l.served_from_cache
         );
     }
     match invariants {
-        Ok(()) => println!("invariants: ok"),
-        Err(e) => println!("invariants: FAILED: {e}"),
+        Ok(()) => outln!("invariants: ok"),
+        Err(e) => outln!("invariants: FAILED: {e}"),
     }
-    println!(
+    outln!(
         "virtual time {:.1} s, {} steps; wall time {:.2} s (forming the mesh {:.2} s)",
         sim.elapsed().as_secs_f64(),
         sim.steps(),
@@ -447,7 +456,7 @@ fn report(
         formed.as_secs_f64()
     );
     if results.iter().any(|(_, _, s)| s.missed > 0) || invariants.is_err() {
-        eprintln!("mesh sim: replay with --seed {}", args.seed);
+        errln!("mesh sim: replay with --seed {}", args.seed);
     }
 }
 
@@ -459,7 +468,7 @@ fn compare(args: &SimArgs, flood: &Outcome, lazy: &Outcome) {
     let p99_ratio = ratio(p99(lazy), p99(flood));
     let dups = |o: &Outcome| o.mean(|s| s.duplicates_per_delivery);
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "event": "compare", "bytes_flood": flood.bytes(), "bytes_lazy": lazy.bytes(),
@@ -470,7 +479,7 @@ fn compare(args: &SimArgs, flood: &Outcome, lazy: &Outcome) {
             })
         );
     } else {
-        println!(
+        outln!(
             "lazy push vs flooding: bytes sent {} vs {} ({bytes_ratio:.3}x), duplicates/delivery {:.2} vs {:.2}, mean latency p99 {:.1} vs {:.1} ms ({p99_ratio:.2}x)",
             lazy.bytes(),
             flood.bytes(),
