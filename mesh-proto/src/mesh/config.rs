@@ -89,7 +89,8 @@ pub struct Config {
     /// A frame that arrives this long after a lazy link announced it swaps
     /// that link into the tree for the one it came on (0: never). Default 10 ms.
     pub lazy_optimize_after: Duration,
-    /// Bytes of bodies kept to answer grafts. Default 8 MiB.
+    /// Bytes of bodies kept to answer grafts (each counted with 128 bytes
+    /// of bookkeeping). Default 8 MiB.
     pub lazy_cache_bytes: usize,
     /// How long a body is kept to answer grafts. Default 30 s.
     pub lazy_cache_age: Duration,

@@ -44,6 +44,9 @@ pub const PRUNE: u64 = 0x2C;
 
 /// Announcers remembered per missing id.
 const MAX_ANNOUNCERS: usize = 4;
+/// What a cached body costs beyond its bytes (map node, order entry): counted
+/// against the cache's cap, so many tiny bodies cannot outgrow it.
+const ENTRY_OVERHEAD: usize = 128;
 
 /// An announced id we do not have yet.
 #[derive(Debug)]
@@ -134,6 +137,7 @@ impl LazyState {
                 break;
             }
             self.cache_order.pop_front();
+            self.cache_bytes -= ENTRY_OVERHEAD;
             // The entry may have been replaced by a later arrival: only the
             // one this order entry stands for leaves.
             if self.cache.get(&id).is_some_and(|c| c.at == at)
@@ -219,11 +223,11 @@ impl Mesh {
 
     /// Keeps `body` (copied: a frame may share a large read buffer) for grafts.
     pub(crate) fn lazy_cache(&mut self, id: MsgId, body: &[u8], now: Instant) {
-        if self.lazy.ext_links == 0 || body.len() > self.cfg.lazy_cache_bytes {
+        if self.lazy.ext_links == 0 || body.len() + ENTRY_OVERHEAD > self.cfg.lazy_cache_bytes {
             return;
         }
         let body = Bytes::copy_from_slice(body);
-        self.lazy.cache_bytes += body.len();
+        self.lazy.cache_bytes += body.len() + ENTRY_OVERHEAD;
         if let Some(old) = self.lazy.cache.insert(id, Cached { body, at: now }) {
             self.lazy.cache_bytes -= old.body.len();
         }
