@@ -1,11 +1,9 @@
 //! What a user meets at the edges of the `mesh` binary: closed pipes, a
 //! dial that fails, commands it does not know, and signals.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::Value as Json;
 
 fn mesh() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mesh"))
@@ -74,64 +72,8 @@ fn a_closed_stderr_under_debug_logs_neither_hangs_nor_panics() {
     assert_ne!(status.code(), Some(101), "a panic");
 }
 
-struct Chat {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::mpsc::Receiver<Json>,
-}
-
-impl Chat {
-    fn start(args: &[&str]) -> Chat {
-        let mut child = mesh()
-            .args(["chat", "--bind", "127.0.0.1:0", "--json"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
-                    break;
-                }
-            }
-        });
-        Chat {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn expect(&self, event: &str) -> Json {
-        loop {
-            let v: Json = self
-                .lines
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("no {event} line within 10 s"));
-            if v["event"] == event {
-                return v;
-            }
-        }
-    }
-}
-
-impl Drop for Chat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::Chat;
 
 /// A port nothing listens on: bound, then closed.
 fn closed_port() -> u16 {

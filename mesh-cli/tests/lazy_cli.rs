@@ -3,9 +3,6 @@
 //! relays at most 0.35x the full frames it relays with lazy push off.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -13,73 +10,19 @@ use serde_json::Value as Json;
 const NODES: usize = 10;
 const BROADCASTS: usize = 100;
 
-struct Node {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<Json>,
+mod common;
+use common::Chat as Node;
+
+/// A node with `--lazy <lazy>`, joining through `connect` if given.
+fn start(lazy: &str, connect: Option<&str>) -> Node {
+    let mut args = vec!["--lazy", lazy];
+    if let Some(addr) = connect {
+        args.extend(["--connect", addr]);
+    }
+    Node::start(&args)
 }
 
-impl Node {
-    fn start(lazy: &str, connect: Option<&str>) -> Node {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesh"));
-        cmd.args(["chat", "--bind", "127.0.0.1:0", "--json", "--lazy", lazy]);
-        if let Some(addr) = connect {
-            cmd.args(["--connect", addr]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let v: Json = serde_json::from_str(&line).expect("every stdout line is JSON");
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
-        Node {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Lines until one whose "event" is `event` (within 20 s); the others
-    /// go to `seen`.
-    fn expect(&self, event: &str, seen: &mut Vec<Json>) -> Json {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let v = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no {event} line within 20 s"));
-            if v["event"] == event {
-                return v;
-            }
-            seen.push(v);
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Runs the mesh with `--lazy <lazy>`; returns the summed `relayed` counter
 /// and the summed lazy-push prunes.
@@ -91,13 +34,13 @@ fn run(lazy: &str) -> (u64, u64) {
     for i in 0..NODES {
         // Each joins through an earlier node; peer exchange does the rest.
         let via = (i > 0).then(|| addrs[(i * 7) % i].clone());
-        let node = Node::start(lazy, via.as_deref());
+        let node = start(lazy, via.as_deref());
         let mut seen = Vec::new();
-        let ready = node.expect("ready", &mut seen);
+        let ready = node.expect_keeping("ready", WAIT, &mut seen);
         addrs.push(ready["addr"].as_str().unwrap().to_string());
         ids.push(ready["id"].as_str().unwrap().to_string());
         if i > 0 {
-            node.expect("peer_up", &mut seen);
+            node.expect_keeping("peer_up", WAIT, &mut seen);
         }
         nodes.push(node);
         backlog.push(seen);
@@ -145,7 +88,7 @@ fn run(lazy: &str) -> (u64, u64) {
     let mut prunes = 0;
     for node in &mut nodes {
         node.say("/stats");
-        let stats = node.expect("stats", &mut Vec::new());
+        let stats = node.expect("stats");
         relayed += stats["counters"]["relayed"].as_u64().unwrap();
         prunes += stats["counters"]["lazy"]["prunes_sent"].as_u64().unwrap();
     }

@@ -534,6 +534,13 @@ impl MeshRun {
             .unwrap_or_default()
     }
 
+    /// `[renegotiate, peer 0, now, payload...]`, plain.
+    fn renegotiate(&self, payload: Vec<Value>) -> Vec<u8> {
+        let t = self.mesh.unix_time(self.now);
+        let id = self.ids[0].clone();
+        self.encode(MainFlag::Renegotiate.value().into(), id, t, payload, 0xff)
+    }
+
     fn handshake(&self, id: Bytes, addr: u8, methods: Value) -> Vec<u8> {
         let payload = vec![
             Value::from(SubFlag::Handshake.value()),
@@ -799,14 +806,7 @@ impl MeshRun {
                     Value::from(SubFlag::Compression.value()),
                     Self::methods(mask),
                 ];
-                let t = self.mesh.unix_time(now);
-                let frame = self.encode(
-                    MainFlag::Renegotiate.value().into(),
-                    self.ids[0].clone(),
-                    t,
-                    payload,
-                    0xff,
-                );
+                let frame = self.renegotiate(payload);
                 self.feed(conn, &frame);
             }
             // Ask for the last frame again.
@@ -1032,14 +1032,7 @@ impl MeshRun {
                 if kind & 0x40 == 0 {
                     payload.push(Value::Array(ids));
                 }
-                let t = self.mesh.unix_time(now);
-                let frame = self.encode(
-                    MainFlag::Renegotiate.value().into(),
-                    self.ids[0].clone(),
-                    t,
-                    payload,
-                    0xff,
-                );
+                let frame = self.renegotiate(payload);
                 self.feed(conn, &frame);
             }
             // A good handshake (with the lazy-push marker): the short way to a route.

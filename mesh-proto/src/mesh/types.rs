@@ -336,6 +336,40 @@ pub struct LazyCounters {
     pub bytes_out: u64,
 }
 
+impl LazyCounters {
+    /// Adds `other`'s counts to these (totals over many nodes).
+    pub fn add(&mut self, other: &LazyCounters) {
+        let LazyCounters {
+            announced,
+            announcements_received,
+            grafts_sent,
+            grafts_received,
+            prunes_sent,
+            prunes_received,
+            served_from_cache,
+            graft_misses,
+            missing_dropped,
+            unpruned,
+            optimized,
+            ignored,
+            bytes_out,
+        } = other;
+        self.announced += announced;
+        self.announcements_received += announcements_received;
+        self.grafts_sent += grafts_sent;
+        self.grafts_received += grafts_received;
+        self.prunes_sent += prunes_sent;
+        self.prunes_received += prunes_received;
+        self.served_from_cache += served_from_cache;
+        self.graft_misses += graft_misses;
+        self.missing_dropped += missing_dropped;
+        self.unpruned += unpruned;
+        self.optimized += optimized;
+        self.ignored += ignored;
+        self.bytes_out += bytes_out;
+    }
+}
+
 /// Rejections by reason.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RejectCounters {

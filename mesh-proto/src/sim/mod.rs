@@ -818,20 +818,7 @@ impl Sim {
             t.rejected.handshake_timeout += c.rejected.handshake_timeout;
             t.rejected.self_connection += c.rejected.self_connection;
             t.violations += c.violations;
-            let (l, cl) = (&mut t.lazy, &c.lazy);
-            l.announced += cl.announced;
-            l.announcements_received += cl.announcements_received;
-            l.grafts_sent += cl.grafts_sent;
-            l.grafts_received += cl.grafts_received;
-            l.prunes_sent += cl.prunes_sent;
-            l.prunes_received += cl.prunes_received;
-            l.served_from_cache += cl.served_from_cache;
-            l.graft_misses += cl.graft_misses;
-            l.missing_dropped += cl.missing_dropped;
-            l.unpruned += cl.unpruned;
-            l.optimized += cl.optimized;
-            l.ignored += cl.ignored;
-            l.bytes_out += cl.bytes_out;
+            t.lazy.add(&c.lazy);
         }
         (t, routes as f64 / live.max(1) as f64)
     }
