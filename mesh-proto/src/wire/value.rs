@@ -261,7 +261,8 @@ impl fmt::Debug for Value {
             Value::F32(x) => write!(f, "{x:?}f32"),
             Value::F64(x) => write!(f, "{x:?}"),
             Value::Str(s) => write!(f, "{s:?}"),
-            Value::Bin(b) => write!(f, "b{b:?}"),
+            // `Bytes` prints as `b"..."` already.
+            Value::Bin(b) => write!(f, "{b:?}"),
             Value::Array(a) => f.debug_list().entries(a).finish(),
             Value::Map(m) => f
                 .debug_map()
@@ -318,6 +319,71 @@ impl From<&[u8]> for Value {
     }
 }
 
+/// A byte string literal is a bin, as in py2p's `send(b"test")`.
+///
+/// ```
+/// use mesh_proto::wire::Value;
+/// assert_eq!(Value::from(b"test"), Value::from(&b"test"[..]));
+/// assert_eq!(format!("{:?}", Value::from(b"test")), r#"b"test""#);
+/// ```
+impl<const N: usize> From<&[u8; N]> for Value {
+    fn from(v: &[u8; N]) -> Value {
+        Value::Bin(Bytes::copy_from_slice(v))
+    }
+}
+
+impl<const N: usize> From<[u8; N]> for Value {
+    fn from(v: [u8; N]) -> Value {
+        Value::Bin(Bytes::copy_from_slice(&v))
+    }
+}
+
+/// A str equals text; a bin never does (as `'x' != b'x'` in Python 3).
+///
+/// ```
+/// use mesh_proto::wire::Value;
+/// assert!(Value::from("x") == "x");
+/// assert!(Value::from(b"x") != "x");
+/// assert!(Value::from(b"x") == b"x");
+/// assert!(Value::from("x") != b"x");
+/// ```
+impl PartialEq<str> for Value {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == Some(other)
+    }
+}
+
+impl PartialEq<&str> for Value {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == Some(*other)
+    }
+}
+
+/// A bin equals its bytes; a str never does.
+impl PartialEq<[u8]> for Value {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bin().is_some_and(|b| b[..] == *other)
+    }
+}
+
+impl PartialEq<&[u8]> for Value {
+    fn eq(&self, other: &&[u8]) -> bool {
+        *self == **other
+    }
+}
+
+impl<const N: usize> PartialEq<[u8; N]> for Value {
+    fn eq(&self, other: &[u8; N]) -> bool {
+        *self == other[..]
+    }
+}
+
+impl<const N: usize> PartialEq<&[u8; N]> for Value {
+    fn eq(&self, other: &&[u8; N]) -> bool {
+        *self == other[..]
+    }
+}
+
 impl From<Bytes> for Value {
     fn from(v: Bytes) -> Value {
         Value::Bin(v)
@@ -334,4 +400,21 @@ impl From<Vec<Value>> for Value {
     fn from(v: Vec<Value>) -> Value {
         Value::Array(v)
     }
+}
+
+/// Packets for `send`, as py2p's `send('a', b'b', 3)`: each argument becomes
+/// a [`Value`](crate::wire::Value) (text a str, a byte string a bin).
+///
+/// ```
+/// use mesh_proto::packets;
+/// use mesh_proto::wire::Value;
+/// let p = packets!["a", b"b", 3];
+/// assert_eq!(p, vec![Value::from("a"), Value::from(&b"b"[..]), Value::from(3)]);
+/// assert!(p[0] == "a" && p[1] == b"b");
+/// ```
+#[macro_export]
+macro_rules! packets {
+    ($($v:expr),* $(,)?) => {
+        ::std::vec![$($crate::wire::Value::from($v)),*]
+    };
 }
