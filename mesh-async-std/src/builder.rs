@@ -84,7 +84,8 @@ impl Builder {
                 .start(host, local, Instant::now(), unix_now, std::process::id());
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
         let spawner = Spawner::start(local.port())?;
-        let cmds = Driver::spawn(mesh, listener, timeouts, security, spawner);
+        let span = mesh_proto::host::node_span(&id, local.port());
+        let cmds = Driver::spawn(mesh, listener, timeouts, security, spawner, span);
         Ok(MeshSocket::new(cmds, id, local, out_addr))
     }
 }

@@ -8,6 +8,7 @@
 
 use std::io;
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_executor::Task;
 use async_io::Timer;
@@ -52,12 +53,17 @@ impl ConnTasks {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (r, w) = futures_lite::io::split(stream);
-        let reader = spawner.spawn(read_loop(conn, r, io.clone()));
+        // Inside the node's span (the driver spawns us).
+        let span = tracing::info_span!("conn", id = conn.0);
+        let reader = spawner.spawn(read_loop(conn, r, io.clone()).instrument(span.clone()));
         let (tx, rx) = async_channel::unbounded();
         spawner
-            .spawn(async move {
-                write_loop(conn, w, rx, io, write_stall, reader, alive).await;
-            })
+            .spawn(
+                async move {
+                    write_loop(conn, w, rx, io, write_stall, reader, alive).await;
+                }
+                .instrument(span),
+            )
             .detach();
         ConnTasks { writer: tx }
     }

@@ -7,6 +7,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Instant;
+use tracing::Instrument;
 
 use async_io::Timer;
 use async_net::TcpListener;
@@ -44,19 +45,23 @@ impl Driver {
         timeouts: Timeouts,
         security: Security,
         spawner: Spawner,
+        span: tracing::Span,
     ) -> async_channel::Sender<Command> {
         let (cmd_tx, cmds) = async_channel::unbounded();
         let (io_tx, io_rx) = async_channel::bounded(IO_QUEUE);
         let (alive, flushed) = async_channel::bounded(1);
         let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
-        let listener = spawner.spawn(net::accept_loop(
-            listener,
-            security.clone(),
-            timeouts,
-            slots,
-            spawner.clone(),
-            io_tx.clone(),
-        ));
+        let listener = spawner.spawn(
+            net::accept_loop(
+                listener,
+                security.clone(),
+                timeouts,
+                slots,
+                spawner.clone(),
+                io_tx.clone(),
+            )
+            .instrument(span.clone()),
+        );
         let rt = Smol {
             spawner: spawner.clone(),
             io_tx,
@@ -72,7 +77,8 @@ impl Driver {
             cmds: Box::pin(cmds),
             io_rx: Box::pin(io_rx),
         };
-        spawner.spawn(driver.run()).detach();
+        // Connection tasks are spawned inside it, and nest their spans in it.
+        spawner.spawn(driver.run().instrument(span)).detach();
         cmd_tx
     }
 

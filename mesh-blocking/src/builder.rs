@@ -104,7 +104,10 @@ impl Builder {
             security,
         };
         let driver = Driver::new(HostDriver::new(mesh), rx, rt);
+        let span = mesh_proto::host::node_span(&id, local.port());
         crate::spawn(format!("mesh-driver-{}", local.port()), move || {
+            // Connection threads are started inside it, and nest their spans in it.
+            let _node = span.entered();
             driver.run();
         })?;
         Ok(MeshSocket::new(tx, id, local, out_addr))

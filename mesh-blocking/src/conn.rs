@@ -88,10 +88,15 @@ impl ConnThreads {
         let (tx, rx) = mpsc::channel();
         let wio = io.clone();
         let wsocket = Arc::clone(&socket);
+        // Inside the node's span (the driver thread starts us).
+        let span = tracing::info_span!("conn", id = conn.0);
+        let wspan = span.clone();
         crate::spawn(format!("mesh-write-{}", conn.0), move || {
+            let _conn = wspan.entered();
             write_loop(conn, writer, rx, wio, wsocket, reader_ended);
         })?;
         let spawned = crate::spawn(format!("mesh-read-{}", conn.0), move || {
+            let _conn = span.entered();
             read_loop(conn, reader, io);
             drop(read_done);
         });

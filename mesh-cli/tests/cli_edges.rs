@@ -130,3 +130,21 @@ fn sigterm_closes_gracefully_and_the_peer_sees_it() {
     assert!(status.success(), "{status:?}");
     a.say("/quit");
 }
+
+#[test]
+fn debug_logs_name_the_node_and_the_connection() {
+    for runtime in ["tokio", "smol", "blocking"] {
+        let out = mesh()
+            .args(["demo", "--runtime", runtime])
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let nodes: std::collections::BTreeSet<&str> = err
+            .lines()
+            .filter_map(|l| l.split("node{").nth(1)?.split('}').next())
+            .collect();
+        assert!(nodes.len() >= 5, "{runtime}: one span per node: {nodes:?}");
+        assert!(err.contains("}:conn{id="), "{runtime}: connection spans");
+    }
+}

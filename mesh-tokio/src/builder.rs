@@ -86,7 +86,8 @@ impl Builder {
             self.0
                 .start(host, local, Instant::now(), unix_now, std::process::id());
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
-        let cmds = Driver::spawn(mesh, listener, timeouts, security);
+        let span = mesh_proto::host::node_span(&id, local.port());
+        let cmds = Driver::spawn(mesh, listener, timeouts, security, span);
         Ok(MeshSocket::new(cmds, id, local, out_addr))
     }
 }

@@ -6,6 +6,7 @@
 //! TLS over it (`net::Stream`), already past its TLS handshake.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use bytes::{Buf, Bytes};
 use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
@@ -47,13 +48,19 @@ impl ConnTasks {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (r, w) = tokio::io::split(stream);
-        let reader = tokio::spawn(read_loop(conn, r, io.clone())).abort_handle();
+        // Inside the node's span (the driver spawns us).
+        let span = tracing::info_span!("conn", id = conn.0);
+        let reader =
+            tokio::spawn(read_loop(conn, r, io.clone()).instrument(span.clone())).abort_handle();
         let (tx, rx) = mpsc::unbounded_channel();
         let linger = reader.clone();
-        tokio::spawn(async move {
-            write_loop(conn, w, rx, io, write_stall, linger).await;
-            drop(alive);
-        });
+        tokio::spawn(
+            async move {
+                write_loop(conn, w, rx, io, write_stall, linger).await;
+                drop(alive);
+            }
+            .instrument(span),
+        );
         ConnTasks { writer: tx, reader }
     }
 }

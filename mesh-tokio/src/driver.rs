@@ -7,6 +7,7 @@ use std::future::poll_fn;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use mesh_proto::host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
 use mesh_proto::mesh::Mesh;
@@ -39,18 +40,16 @@ impl Driver {
         listener: TcpListener,
         timeouts: Timeouts,
         security: Security,
+        span: tracing::Span,
     ) -> mpsc::UnboundedSender<Command> {
         let (cmd_tx, cmds) = mpsc::unbounded_channel();
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let (alive, flushed) = mpsc::channel(1);
         let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
-        let listener = tokio::spawn(net::accept_loop(
-            listener,
-            security.clone(),
-            timeouts,
-            slots,
-            io_tx.clone(),
-        ));
+        let listener = tokio::spawn(
+            net::accept_loop(listener, security.clone(), timeouts, slots, io_tx.clone())
+                .instrument(span.clone()),
+        );
         let rt = Tokio {
             io_tx,
             listener: Some(listener),
@@ -65,7 +64,8 @@ impl Driver {
             cmds,
             io_rx,
         };
-        tokio::spawn(driver.run());
+        // Connection tasks are spawned inside it, and nest their spans in it.
+        tokio::spawn(driver.run().instrument(span));
         cmd_tx
     }
 

@@ -88,6 +88,15 @@ pub fn default_out_addr(bound_host: &str, bound_port: u16) -> PeerAddr {
     PeerAddr::new(advertised_host(bound_host), bound_port)
 }
 
+/// The span an adapter runs one node's driver and tasks in, so the logs of
+/// several nodes in one process can be told apart: `node{port=.. id=..}`
+/// (the id's first 8 characters). Connection tasks add `conn{id=..}` inside it.
+pub fn node_span(id: &crate::mesh::PeerId, port: u16) -> tracing::Span {
+    let text = id.to_text();
+    let short: String = text.chars().take(8).collect();
+    tracing::info_span!("node", port, id = %short)
+}
+
 /// A seed for [`Mesh::new`](crate::mesh::Mesh::new) when the application
 /// gave none: the wall clock (`unix_now`), the process id and a per-process
 /// counter `n` (one value per socket), mixed by splitmix64's finaliser so
