@@ -868,18 +868,38 @@ fn mixed_mesh_of_four(a: &dyn Adapter) {
     sleep(PACE);
     r2.send(vec![s("from r2")]).expect("r2: send");
 
-    let mut want_all = [
+    let sent = [
         (p1.id().to_owned(), "from p1"),
         (p2.id().to_owned(), "from p2"),
         (r1.id_text(), "from r1"),
         (r2.id_text(), "from r2"),
     ];
+    each_broadcast_once(
+        &[("p1", &p1), ("p2", &p2)],
+        &[("r1", &*r1), ("r2", &*r2)],
+        &sent,
+    );
+    assert_nominal(&p1, "p1");
+    assert_nominal(&p2, "p2");
+}
+
+/// Every node got every broadcast of `sent` (sender id, text) but its own,
+/// exactly once.
+fn each_broadcast_once(
+    py2p: &[(&str, &Py2p)],
+    rust: &[(&str, &dyn Node)],
+    sent: &[(String, &str)],
+) {
+    let mut want_all: Vec<(String, String)> = sent
+        .iter()
+        .map(|(id, t)| (id.clone(), (*t).to_owned()))
+        .collect();
     want_all.sort();
     let expect = |me: &str| -> Vec<(String, String)> {
         want_all
             .iter()
             .filter(|(id, _)| id != me)
-            .map(|(id, t)| (id.clone(), (*t).to_owned()))
+            .cloned()
             .collect()
     };
     let text_of = |packets: &[Value]| -> String {
@@ -889,10 +909,10 @@ fn mixed_mesh_of_four(a: &dyn Adapter) {
             .unwrap_or("<not a str>")
             .to_owned()
     };
-
-    for (name, node) in [("p1", &p1), ("p2", &p2)] {
+    let others = sent.len() - 1;
+    for (name, node) in py2p {
         let mut got: Vec<(String, String)> = Vec::new();
-        while got.len() < 3 {
+        while got.len() < others {
             let m = py2p_next(node, name, "the mesh's broadcasts");
             got.push((m.sender.clone(), text_of(&m.packets)));
         }
@@ -908,10 +928,10 @@ fn mixed_mesh_of_four(a: &dyn Adapter) {
             "py2p {name}: each broadcast exactly once"
         );
     }
-    for (name, node) in [("r1", &r1), ("r2", &r2)] {
+    for (name, node) in rust {
         let mut got: Vec<(String, String)> = Vec::new();
-        while got.len() < 3 {
-            let m = rust_next(&**node, name, "the mesh's broadcasts");
+        while got.len() < others {
+            let Some(m) = node.next(WAIT) else { break };
             got.push((m.sender.to_text(), text_of(&m.packets)));
         }
         while let Some(m) = node.next(SETTLE) {
@@ -924,8 +944,48 @@ fn mixed_mesh_of_four(a: &dyn Adapter) {
             "Rust {name}: each broadcast exactly once"
         );
     }
-    assert_nominal(&p1, "p1");
-    assert_nominal(&p2, "p2");
+}
+
+/// 1 py2p node and 3 Rust nodes (lazy push on, as by default): the Rust
+/// nodes prune the links among themselves to lazy ones and announce, py2p
+/// never sees a frame of the extension, and every broadcast reaches every
+/// node exactly once.
+fn lazy_push_in_a_mixed_mesh(a: &dyn Adapter) {
+    let p = Py2p::start("p", &Options::default());
+    let default_config = || -> Configure { Box::new(|_: &mut Config| {}) };
+    let r: Vec<Box<dyn Node>> = (0..3)
+        .map(|_| rust_node(a, protocol("mesh"), default_config()))
+        .collect();
+    r[0].connect(p.port()).expect("r1: connect");
+    wait_until(LINK, "p and r1 linked", || p.route_ids().len() == 1);
+    r[1].connect(r[0].port()).expect("r2: connect");
+    r[2].connect(r[0].port()).expect("r3: connect");
+    wait_until(LINK, "every Rust node linked to the other two", || {
+        r.iter().all(|n| n.route_ids().len() >= 3)
+    });
+    wait_until(LINK, "p linked to the three", || p.route_ids().len() == 3);
+    let mut sent = Vec::new();
+    for round in 0..3 {
+        for (k, node) in r.iter().enumerate() {
+            let text = [
+                "r1 a", "r2 a", "r3 a", "r1 b", "r2 b", "r3 b", "r1 c", "r2 c", "r3 c",
+            ][round * 3 + k];
+            node.send(vec![s(text)]).expect("send");
+            sent.push((node.id_text(), text));
+            sleep(PACE);
+        }
+    }
+    p.send(&[s("from p")]);
+    sent.push((p.id().to_owned(), "from p"));
+    // Each (sender, text) is distinct: exactly once means each appears once.
+    let names = ["r1", "r2", "r3"];
+    let rust: Vec<(&str, &dyn Node)> = names.iter().copied().zip(r.iter().map(|n| &**n)).collect();
+    each_broadcast_once(&[("p", &p)], &rust, &sent);
+    let prunes: u64 = r.iter().map(|n| n.counters().lazy.prunes_sent).sum();
+    let announced: u64 = r.iter().map(|n| n.counters().lazy.announced).sum();
+    assert!(prunes > 0, "the Rust nodes pruned links among themselves");
+    assert!(announced > 0, "and announced on them");
+    assert_nominal(&p, "p");
 }
 
 /// A handler on a Rust node (py2p's `register_1`, in Rust) answers a py2p
@@ -1097,6 +1157,7 @@ interop_tests!(
         compression_py2p_to_rust,
         compression_rust_to_py2p,
         mixed_mesh_of_four,
+        lazy_push_in_a_mixed_mesh,
         ssl_rust_dials_py2p,
         ssl_py2p_dials_rust,
     ]
