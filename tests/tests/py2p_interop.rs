@@ -949,9 +949,18 @@ fn each_broadcast_once(
 /// 1 py2p node and 3 Rust nodes (lazy push on, as by default): the Rust
 /// nodes prune the links among themselves to lazy ones and announce, py2p
 /// never sees a frame of the extension, and every broadcast reaches every
-/// node exactly once.
+/// node exactly once. py2p dials nobody (`max_outgoing = 0`): when it and a
+/// Rust node dial each other at once, py2p writes on the connection the
+/// conflict rule closes and records a BrokenPipeError (its fault, not the
+/// extension's); the Rust nodes find it by peer exchange instead.
 fn lazy_push_in_a_mixed_mesh(a: &dyn Adapter) {
-    let p = Py2p::start("p", &Options::default());
+    let p = Py2p::start(
+        "p",
+        &Options {
+            max_outgoing: 0,
+            ..Options::default()
+        },
+    );
     let default_config = || -> Configure { Box::new(|_: &mut Config| {}) };
     let r: Vec<Box<dyn Node>> = (0..3)
         .map(|_| rust_node(a, protocol("mesh"), default_config()))
@@ -959,9 +968,12 @@ fn lazy_push_in_a_mixed_mesh(a: &dyn Adapter) {
     r[0].connect(p.port()).expect("r1: connect");
     wait_until(LINK, "p and r1 linked", || p.route_ids().len() == 1);
     r[1].connect(r[0].port()).expect("r2: connect");
+    wait_until(LINK, "r2 linked to r1 and p", || {
+        r[1].route_ids().len() == 2
+    });
     r[2].connect(r[0].port()).expect("r3: connect");
-    wait_until(LINK, "every Rust node linked to the other two", || {
-        r.iter().all(|n| n.route_ids().len() >= 3)
+    wait_until(LINK, "every Rust node linked to the other three", || {
+        r.iter().all(|n| n.route_ids().len() == 3)
     });
     wait_until(LINK, "p linked to the three", || p.route_ids().len() == 3);
     let mut sent = Vec::new();
