@@ -13,6 +13,9 @@
 //! - An announced id not received within the graft timeout grafts the
 //!   announcer: it is asked for the frame and the link becomes eager; if
 //!   that does not bring it, the next announcer is tried.
+//! - A frame the tree brings well after a lazy link announced it swaps that
+//!   link into the tree for the one it came on (PlumTree's optimisation, by
+//!   time where the paper counts hops): the tree drifts toward fast paths.
 //! - Recently relayed bodies are kept (bounded bytes and age) to answer grafts.
 //!
 //! Every link starts eager, so a new mesh floods once and prunes itself into
