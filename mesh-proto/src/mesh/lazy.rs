@@ -24,12 +24,13 @@
 //! of their own, sent only on links that announced the marker.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::wire::{Decoded, MainFlag, MsgId, Value, frame_body};
 
+use super::graft_cache::GraftCache;
 use super::{ConnId, Mesh};
 
 /// The extension's marker in the handshake's compression list: "LP" (lazy
@@ -47,9 +48,6 @@ pub const PRUNE: u64 = 0x2C;
 
 /// Announcers remembered per missing id.
 const MAX_ANNOUNCERS: usize = 4;
-/// What a cached body costs beyond its bytes (map node, order entry): counted
-/// against the cache's cap, so many tiny bodies cannot outgrow it.
-const ENTRY_OVERHEAD: usize = 128;
 
 /// An announced id we do not have yet.
 #[derive(Debug)]
@@ -60,13 +58,6 @@ struct Missing {
     due: Instant,
     /// When it was first announced.
     since: Instant,
-}
-
-/// A body kept to answer grafts.
-#[derive(Debug)]
-struct Cached {
-    body: Bytes,
-    at: Instant,
 }
 
 /// The extension's state in one [`Mesh`].
@@ -80,10 +71,8 @@ pub(crate) struct LazyState {
     missing: BTreeMap<MsgId, Missing>,
     /// `missing`'s deadlines, earliest first.
     timers: BTreeSet<(Instant, MsgId)>,
-    /// Bodies by id, and their order of arrival for eviction.
-    cache: BTreeMap<MsgId, Cached>,
-    cache_order: VecDeque<(MsgId, Instant)>,
-    cache_bytes: usize,
+    /// Bodies of recent broadcasts, for grafts.
+    cache: GraftCache,
     /// When pending announcements go out.
     announce_at: Option<Instant>,
     /// Links that announced the id being relayed: they have it already.
@@ -122,7 +111,7 @@ impl LazyState {
 
     /// Bodies kept for grafts, and their bytes.
     pub(crate) fn cache_len(&self) -> (usize, usize) {
-        (self.cache.len(), self.cache_bytes)
+        self.cache.len()
     }
 
     /// A connection is gone: it was an extension link if `ext`.
@@ -130,24 +119,6 @@ impl LazyState {
         if ext {
             self.ext_links = self.ext_links.saturating_sub(1);
             self.lazy.remove(&conn);
-        }
-    }
-
-    fn evict(&mut self, cap_bytes: usize, max_age: Duration, now: Instant) {
-        while let Some(&(id, at)) = self.cache_order.front() {
-            let old = at.checked_add(max_age).is_none_or(|t| t <= now);
-            if !old && self.cache_bytes <= cap_bytes {
-                break;
-            }
-            self.cache_order.pop_front();
-            self.cache_bytes -= ENTRY_OVERHEAD;
-            // The entry may have been replaced by a later arrival: only the
-            // one this order entry stands for leaves.
-            if self.cache.get(&id).is_some_and(|c| c.at == at)
-                && let Some(c) = self.cache.remove(&id)
-            {
-                self.cache_bytes -= c.body.len();
-            }
         }
     }
 }
@@ -224,19 +195,13 @@ impl Mesh {
         self.lazy_send(from, PRUNE, None, now);
     }
 
-    /// Keeps `body` (copied: a frame may share a large read buffer) for grafts.
+    /// Keeps `body` for grafts (while a peer speaks the extension).
     pub(crate) fn lazy_cache(&mut self, id: MsgId, body: &[u8], now: Instant) {
-        if self.lazy.ext_links == 0 || body.len() + ENTRY_OVERHEAD > self.cfg.lazy_cache_bytes {
+        if self.lazy.ext_links == 0 {
             return;
         }
-        let body = Bytes::copy_from_slice(body);
-        self.lazy.cache_bytes += body.len() + ENTRY_OVERHEAD;
-        if let Some(old) = self.lazy.cache.insert(id, Cached { body, at: now }) {
-            self.lazy.cache_bytes -= old.body.len();
-        }
-        self.lazy.cache_order.push_back((id, now));
-        self.lazy
-            .evict(self.cfg.lazy_cache_bytes, self.cfg.lazy_cache_age, now);
+        let (cap, age) = (self.cfg.lazy_cache_bytes, self.cfg.lazy_cache_age);
+        self.lazy.cache.insert(id, body, now, cap, age);
     }
 
     /// Takes out of `targets` the links that announced `id` to us (they have
@@ -290,9 +255,11 @@ impl Mesh {
     fn lazy_send(&mut self, conn: ConnId, sub: u64, ids: Option<&[MsgId]>, now: Instant) {
         let mut payload = vec![Value::from(sub)];
         if let Some(ids) = ids {
+            // One buffer for all the ids, each packet a slice of it.
+            let all = Bytes::from(ids.iter().flat_map(|id| id.0).collect::<Vec<u8>>());
             payload.push(Value::Array(
-                ids.iter()
-                    .map(|id| Value::Bin(Bytes::copy_from_slice(&id.0)))
+                (0..ids.len())
+                    .map(|i| Value::Bin(all.slice(i * 32..(i + 1) * 32)))
                     .collect(),
             ));
         }
@@ -350,11 +317,8 @@ impl Mesh {
                 self.counters.lazy.grafts_received += 1;
                 self.lazy.lazy.remove(&conn);
                 for id in ids {
-                    let fresh = self.lazy.cache.get(&id).filter(|c| {
-                        c.at.checked_add(self.cfg.lazy_cache_age)
-                            .is_some_and(|t| t > now)
-                    });
-                    if let Some(body) = fresh.map(|c| c.body.clone()) {
+                    let body = self.lazy.cache.get(&id, now, self.cfg.lazy_cache_age);
+                    if let Some(body) = body.cloned() {
                         self.counters.lazy.served_from_cache += 1;
                         self.send_body_to(&[conn], &body, None, true, now);
                     } else {
@@ -445,7 +409,7 @@ impl Mesh {
                 self.lazy_send(conn, GRAFT, Some(chunk), now);
             }
         }
-        self.lazy
-            .evict(self.cfg.lazy_cache_bytes, self.cfg.lazy_cache_age, now);
+        let (cap, age) = (self.cfg.lazy_cache_bytes, self.cfg.lazy_cache_age);
+        self.lazy.cache.evict(cap, age, now);
     }
 }

@@ -45,6 +45,7 @@
 mod builtin;
 mod config;
 mod conn;
+mod graft_cache;
 mod handler;
 mod inbound;
 mod known;
