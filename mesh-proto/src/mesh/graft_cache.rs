@@ -91,9 +91,12 @@ impl GraftCache {
             }
             let key = prefix(&front.id);
             self.bytes -= front.body.len() + ENTRY_OVERHEAD;
-            // A later body with the same prefix keeps its index entry.
-            if self.index.get(&key) == Some(&self.first_seq) {
-                self.index.remove(&key);
+            // One search: a later body with the same prefix (never, in
+            // practice) gets its index entry back.
+            if let Some(seq) = self.index.remove(&key)
+                && seq != self.first_seq
+            {
+                self.index.insert(key, seq);
             }
             self.ring.pop_front();
             self.first_seq += 1;
