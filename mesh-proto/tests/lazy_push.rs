@@ -257,6 +257,19 @@ fn a_lazy_link_gets_ids_batched_per_tick_and_py2p_still_gets_frames() {
 }
 
 #[test]
+fn only_announced_bodies_are_kept_for_grafts() {
+    let t0 = base();
+    let (mut m, [pa, pb, _], [a, b, _]) = setup(config(), t0);
+    let (eager, _) = pa.broadcast("all eager");
+    m.handle_bytes(a, &eager, t0);
+    assert_eq!(m.lazy_cached().0, 0, "nobody was told: nobody grafts it");
+    m.handle_bytes(b, &pb.ext(PRUNE, None), t0);
+    let (announced, _) = pa.broadcast("announced to b");
+    m.handle_bytes(a, &announced, t0);
+    assert_eq!(m.lazy_cached().0, 1);
+}
+
+#[test]
 fn a_graft_makes_the_link_eager_and_is_answered_from_the_cache() {
     let t0 = base();
     let (mut m, [pa, pb, _], [a, b, _]) = setup(config(), t0);
@@ -348,7 +361,7 @@ fn hostile_announcements_stay_within_their_bounds() {
     cfg.lazy_max_missing = 10;
     cfg.lazy_max_ids_per_frame = 8;
     cfg.lazy_cache_bytes = 300;
-    let (mut m, [pa, _, _], [a, _, _]) = setup(cfg, t0);
+    let (mut m, [pa, pb, _], [a, b, _]) = setup(cfg, t0);
     let ids: Vec<MsgId> = (0..1000u32)
         .map(|i| {
             let mut id = [0u8; 32];
@@ -368,7 +381,8 @@ fn hostile_announcements_stay_within_their_bounds() {
     assert!(grafts.iter().all(|(s, ids)| *s == GRAFT && ids.len() <= 8));
     assert_eq!(grafts.iter().map(|(_, i)| i.len()).sum::<usize>(), 10);
     assert_eq!(m.lazy_missing(), 0);
-    // The cache keeps at most its bytes.
+    // The cache keeps at most its bytes (what is announced to b is kept).
+    m.handle_bytes(b, &pb.ext(PRUNE, None), ms(t0, 450));
     for k in 0..20 {
         let (f, _) = pa.broadcast(&format!("frame {k:03} {}", "x".repeat(40)));
         m.handle_bytes(a, &f, ms(t0, 500 + k));

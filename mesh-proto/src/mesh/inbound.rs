@@ -213,7 +213,10 @@ impl Mesh {
                 .copied()
                 .filter(|c| *c != from && Some(*c) != origin),
         );
-        self.lazy_split(&mut targets, d.id, now);
+        // Only what was announced can be grafted: only that is kept.
+        if self.lazy_split(&mut targets, d.id, now) {
+            self.lazy_cache(d.id, &d.body, now);
+        }
         if targets.is_empty() {
             self.scratch_targets = targets;
             return;

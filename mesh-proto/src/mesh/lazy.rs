@@ -16,7 +16,8 @@
 //! - A frame the tree brings well after a lazy link announced it swaps that
 //!   link into the tree for the one it came on (PlumTree's optimisation, by
 //!   time where the paper counts hops): the tree drifts toward fast paths.
-//! - Recently relayed bodies are kept (bounded bytes and age) to answer grafts.
+//! - The bodies of announced broadcasts are kept (bounded bytes and age)
+//!   to answer grafts: nothing else can be grafted.
 //!
 //! Every link starts eager, so a new mesh floods once and prunes itself into
 //! a tree; faults only make links eager again. The extension's frames are
@@ -28,7 +29,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::wire::{Decoded, MainFlag, MsgId, Value, frame_body};
+use crate::wire::{Decoded, MainFlag, MsgId, Value};
 
 use super::graft_cache::GraftCache;
 use super::{ConnId, Mesh};
@@ -152,8 +153,8 @@ impl Mesh {
     }
 
     /// A broadcast arrived for the first time on `from`: it is no longer
-    /// missing, its body is kept for grafts, and its announcers are noted so
-    /// the relay does not announce it back to them.
+    /// missing, and its announcers are noted so the relay does not announce
+    /// it back to them.
     pub(crate) fn lazy_first_receipt(&mut self, from: ConnId, d: &Decoded, now: Instant) {
         self.lazy.skip.clear();
         // It came pushed on a lazy link: the tree runs through it, both ways.
@@ -165,7 +166,6 @@ impl Mesh {
             self.lazy_optimize(from, &m, now);
             self.lazy.skip.extend(m.announcers);
         }
-        self.lazy_cache(d.id, &d.body, now);
     }
 
     /// The tree's path brought a frame well after a lazy link announced it:
@@ -195,21 +195,25 @@ impl Mesh {
         self.lazy_send(from, PRUNE, None, now);
     }
 
-    /// Keeps `body` for grafts (while a peer speaks the extension).
+    /// Keeps the body of an announced id for the grafts it may bring.
     pub(crate) fn lazy_cache(&mut self, id: MsgId, body: &[u8], now: Instant) {
-        if self.lazy.ext_links == 0 {
-            return;
-        }
         let (cap, age) = (self.cfg.lazy_cache_bytes, self.cfg.lazy_cache_age);
         self.lazy.cache.insert(id, body, now, cap, age);
     }
 
     /// Takes out of `targets` the links that announced `id` to us (they have
-    /// it) and the lazy links, queueing an announcement of `id` for the latter.
-    pub(crate) fn lazy_split(&mut self, targets: &mut Vec<ConnId>, id: MsgId, now: Instant) {
+    /// it) and the lazy links, queueing an announcement of `id` for the
+    /// latter. Whether any announcement was queued.
+    pub(crate) fn lazy_split(
+        &mut self,
+        targets: &mut Vec<ConnId>,
+        id: MsgId,
+        now: Instant,
+    ) -> bool {
         if self.lazy.lazy.is_empty() && self.lazy.skip.is_empty() {
-            return;
+            return false;
         }
+        let mut announced = false;
         let mut i = 0;
         while i < targets.len() {
             let conn = targets[i];
@@ -221,9 +225,11 @@ impl Mesh {
             targets.swap_remove(i);
             if !has_it {
                 self.lazy_announce(conn, id, now);
+                announced = true;
             }
         }
         self.lazy.skip.clear();
+        announced
     }
 
     fn lazy_announce(&mut self, conn: ConnId, id: MsgId, now: Instant) {
@@ -263,14 +269,8 @@ impl Mesh {
                     .collect(),
             ));
         }
-        let Ok(body) = self.own_body_unhashed(MainFlag::Renegotiate.value().into(), payload, now)
-        else {
-            return;
-        };
-        if let Ok((framed, _)) = frame_body(&body, None) {
-            self.counters.lazy.bytes_out += framed.len() as u64;
-            self.transmit(conn, framed, now);
-        }
+        let sent = self.send_plain(conn, MainFlag::Renegotiate, payload, now);
+        self.counters.lazy.bytes_out += sent as u64;
     }
 
     /// A duplicate broadcast came on `conn`: an eager extension link is pruned.

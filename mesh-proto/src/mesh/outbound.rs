@@ -103,8 +103,9 @@ impl Mesh {
             if self.lazy.active() {
                 // Lazy links get the id; the body is kept for their grafts.
                 let mut eager = targets.to_vec();
-                self.lazy_split(&mut eager, id, now);
-                self.lazy_cache(id, &body, now);
+                if self.lazy_split(&mut eager, id, now) {
+                    self.lazy_cache(id, &body, now);
+                }
                 self.send_body_to(&eager, &body, None, true, now);
                 return Ok(id);
             }
@@ -198,20 +199,24 @@ impl Mesh {
         self.send_plain(conn, MainFlag::Whisper, payload, now);
     }
 
-    /// Sends one of our protocol messages uncompressed on `conn`.
+    /// Sends one of our protocol messages uncompressed on `conn`; returns
+    /// the bytes of the frame (0 if it could not be built).
     pub(crate) fn send_plain(
         &mut self,
         conn: ConnId,
         flag: MainFlag,
         payload: Vec<Value>,
         now: Instant,
-    ) {
+    ) -> usize {
         let Ok(body) = self.own_body_unhashed(flag.value().into(), payload, now) else {
-            return;
+            return 0;
         };
-        if let Ok((framed, _)) = frame_body(&body, None) {
-            self.transmit(conn, framed, now);
-        }
+        let Ok((framed, _)) = frame_body(&body, None) else {
+            return 0;
+        };
+        let len = framed.len();
+        self.transmit(conn, framed, now);
+        len
     }
 
     /// Our peer list to `conn`: `[whisper, me, t, peers, [[[host, port], id], ...]]`.

@@ -748,8 +748,7 @@ impl Sim {
         let addr = self.nodes[n.0].addr.clone();
         let lazy_push = self.nodes[n.0].mesh.config().lazy_push;
         let mesh = self.make_mesh(&addr, |c| c.lazy_push = lazy_push);
-        let node = &mut self.nodes[n.0];
-        let old = std::mem::replace(&mut node.mesh, mesh);
+        let old = std::mem::replace(&mut self.nodes[n.0].mesh, mesh);
         self.bytes_of_dead += old.counters().bytes_out;
         self.lazy_bytes_of_dead += old.counters().lazy.bytes_out;
         let node = &mut self.nodes[n.0];
