@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod addr;
+mod bench;
 mod chat;
 mod decode;
 mod demo;
@@ -31,6 +32,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Simulate a mesh of N nodes (deterministic, virtual time) and report how broadcasts spread.
     Sim(sim::SimArgs),
+    /// Measure throughput and latency through a line of nodes on loopback, optionally against a raw TCP relay.
+    Bench(bench::BenchArgs),
 }
 
 /// The runtime a node runs on.
@@ -65,5 +68,6 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Chat(args) => chat::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }

@@ -1,0 +1,107 @@
+//! [`LineNode`] for the async adapters: mesh-tokio, and mesh-async-std
+//! (which serves both async-std and smol).
+
+use std::io;
+use std::time::Instant;
+
+use bytes::Bytes;
+use mesh_proto::mesh::{Config, Message, SendError};
+use mesh_proto::wire::{Encryption, Protocol, Value};
+
+use super::line::LineNode;
+
+/// The bench's protocol: plaintext or TLS.
+pub fn protocol(tls: bool) -> Protocol {
+    let enc = if tls {
+        Encryption::Ssl
+    } else {
+        Encryption::Plaintext
+    };
+    Protocol::new("bench", enc)
+}
+
+/// A line stays a line: no node dials the peers it hears about.
+pub fn configure(cfg: &mut Config) {
+    cfg.max_outgoing = 0;
+}
+
+/// Messages taken per batch by the counting node.
+pub const BATCH: usize = 4096;
+
+impl LineNode for mesh_tokio::MeshSocket {
+    async fn bind(tls: bool) -> io::Result<Self> {
+        Self::builder(protocol(tls))
+            .config(configure)
+            .bind("127.0.0.1", 0)
+            .await
+    }
+    fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+    async fn connect(&self, port: u16) -> io::Result<()> {
+        mesh_tokio::MeshSocket::connect(self, "127.0.0.1", port)
+            .await
+            .map(drop)
+    }
+    async fn peers(&self) -> usize {
+        self.routes().await.len()
+    }
+    async fn send(&self, payload: Bytes) -> Result<(), SendError> {
+        mesh_tokio::MeshSocket::send(self, vec![Value::Bin(payload)])
+            .await
+            .map(drop)
+    }
+    async fn next_batch(&self) -> Vec<Message> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        batch.extend(self.recv_many(BATCH).await);
+        batch
+    }
+    async fn close(&self) {
+        let _ = mesh_tokio::MeshSocket::close(self).await;
+    }
+    async fn sleep_until(at: Instant) {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+impl LineNode for mesh_async_std::MeshSocket {
+    async fn bind(tls: bool) -> io::Result<Self> {
+        Self::builder(protocol(tls))
+            .config(configure)
+            .bind("127.0.0.1", 0)
+            .await
+    }
+    fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+    async fn connect(&self, port: u16) -> io::Result<()> {
+        mesh_async_std::MeshSocket::connect(self, "127.0.0.1", port)
+            .await
+            .map(drop)
+    }
+    async fn peers(&self) -> usize {
+        self.routes().await.len()
+    }
+    async fn send(&self, payload: Bytes) -> Result<(), SendError> {
+        mesh_async_std::MeshSocket::send(self, vec![Value::Bin(payload)])
+            .await
+            .map(drop)
+    }
+    async fn next_batch(&self) -> Vec<Message> {
+        let Some(first) = self.next().await else {
+            return Vec::new();
+        };
+        let mut batch = vec![first];
+        batch.extend(self.recv_many(BATCH).await);
+        batch
+    }
+    async fn close(&self) {
+        let _ = mesh_async_std::MeshSocket::close(self).await;
+    }
+    async fn sleep_until(at: Instant) {
+        async_io::Timer::at(at).await;
+    }
+}
