@@ -5,7 +5,7 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_net::TcpListener;
-use mesh_proto::host::Options;
+use mesh_host::Options;
 use mesh_proto::mesh::Config;
 use mesh_proto::wire::Protocol;
 
@@ -70,7 +70,7 @@ impl Builder {
     /// With [`Encryption::Ssl`](mesh_proto::wire::Encryption::Ssl) every
     /// connection is TLS (py2p's `"SSL"`): the node makes a fresh self-signed
     /// certificate here and accepts any peer's certificate, so this is
-    /// encryption without authentication (see `mesh_proto::tls`). Fails
+    /// encryption without authentication (see `mesh_host::tls`). Fails
     /// with `Unsupported` if the crate was built without its `tls` feature.
     pub async fn bind(self, host: &str, port: u16) -> io::Result<MeshSocket> {
         let security = Security::new(self.0.protocol().encryption)?;
@@ -84,7 +84,7 @@ impl Builder {
                 .start(host, local, Instant::now(), unix_now, std::process::id());
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
         let spawner = Spawner::start(local.port())?;
-        let span = mesh_proto::host::node_span(&id, local.port());
+        let span = mesh_host::node_span(&id, local.port());
         let cmds = Driver::spawn(mesh, listener, timeouts, security, spawner, span);
         Ok(MeshSocket::new(cmds, id, local, out_addr))
     }

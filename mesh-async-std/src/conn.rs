@@ -15,7 +15,7 @@ use async_io::Timer;
 use bytes::{Buf, Bytes};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
+use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;

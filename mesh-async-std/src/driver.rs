@@ -12,7 +12,7 @@ use tracing::Instrument;
 use async_io::Timer;
 use async_net::TcpListener;
 use futures_lite::StreamExt;
-use mesh_proto::host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
+use mesh_host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
 use mesh_proto::mesh::Mesh;
 
 use crate::net::{self, Security, Stream};
@@ -23,10 +23,10 @@ use crate::spawn::Spawner;
 const IO_QUEUE: usize = 256;
 
 /// What the accept loop, dialers and connection tasks tell the driver.
-pub(crate) type IoEvent = host::IoEvent<Stream>;
+pub(crate) type IoEvent = mesh_host::IoEvent<Stream>;
 
 /// A request from a [`MeshSocket`](crate::MeshSocket) to the driver.
-pub(crate) type Command = host::Command<Smol>;
+pub(crate) type Command = mesh_host::Command<Smol>;
 
 pub(crate) struct Driver {
     host: HostDriver<Smol>,

@@ -10,7 +10,7 @@ use mesh_proto::mesh::Event;
 /// [`recv`](Events::recv) or as a [`Stream`](futures_core::Stream). It ends
 /// when the socket is closed.
 ///
-/// A subscriber that falls [`EVENT_QUEUE`](mesh_proto::host::EVENT_QUEUE)
+/// A subscriber that falls [`EVENT_QUEUE`](mesh_host::EVENT_QUEUE)
 /// (1,024) events behind misses the newer ones until it catches up; the mesh
 /// itself never waits for it.
 #[derive(Debug)]

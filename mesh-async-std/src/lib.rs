@@ -16,7 +16,7 @@
 //! by one thread (named `mesh@{port}`) that [`bind`](MeshSocket::bind)
 //! starts. The thread ends by itself once every [`MeshSocket`] clone is
 //! dropped and the last connection has flushed and hung up (after a closing
-//! linger of at most [`CLOSE_LINGER`](mesh_proto::host::CLOSE_LINGER)).
+//! linger of at most [`CLOSE_LINGER`](mesh_host::CLOSE_LINGER)).
 //! All I/O readiness and timers go through `async-io`'s process-wide reactor,
 //! the one async-std and smol themselves use.
 //!
@@ -85,7 +85,7 @@
 //! each node makes a fresh self-signed certificate and accepts any peer's:
 //! this is **encryption without authentication**, which stops passive
 //! eavesdroppers but not an active man in the middle (see
-//! `mesh_proto::tls`). A TLS handshake that fails (a plaintext peer, say) or
+//! `mesh_host::tls`). A TLS handshake that fails (a plaintext peer, say) or
 //! takes longer than the core's `handshake_timeout` just closes the socket.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -104,7 +104,7 @@ pub use events::Events;
 pub use socket::MeshSocket;
 
 pub use mesh_proto;
-pub use mesh_proto::host::DEFAULT_WRITE_STALL;
+pub use mesh_host::DEFAULT_WRITE_STALL;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,
     RejectReason, SendError,

@@ -16,7 +16,7 @@ use async_io::Timer;
 use async_net::{TcpListener, TcpStream};
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite};
-use mesh_proto::host::{self, HandshakeSlots, Timeouts};
+use mesh_host::{self, HandshakeSlots, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
@@ -33,7 +33,7 @@ pub(crate) enum Security {
     /// `"Plaintext"`: the TCP stream as it is.
     Plaintext,
     /// `"SSL"`: TLS with a fresh self-signed certificate, verifying nothing
-    /// (encryption without authentication, see `mesh_proto::tls`).
+    /// (encryption without authentication, see `mesh_host::tls`).
     #[cfg(feature = "tls")]
     Tls {
         acceptor: futures_rustls::TlsAcceptor,
@@ -48,8 +48,8 @@ impl Security {
             Encryption::Plaintext => Ok(Security::Plaintext),
             #[cfg(feature = "tls")]
             Encryption::Ssl => Ok(Security::Tls {
-                acceptor: mesh_proto::tls::server_config()?.into(),
-                connector: mesh_proto::tls::client_config().into(),
+                acceptor: mesh_host::tls::server_config()?.into(),
+                connector: mesh_host::tls::client_config().into(),
             }),
             #[cfg(not(feature = "tls"))]
             Encryption::Ssl => Err(io::Error::new(
@@ -67,7 +67,7 @@ impl Security {
             Security::Plaintext => Ok(Stream::Plain(tcp)),
             #[cfg(feature = "tls")]
             Security::Tls { connector, .. } => {
-                let name = mesh_proto::tls::server_name();
+                let name = mesh_host::tls::server_name();
                 let tls = bounded(limit, connector.connect(name, tcp)).await?;
                 Ok(Stream::Tls(Box::new(tls.into())))
             }
@@ -222,7 +222,7 @@ pub(crate) async fn dial(
     io: async_channel::Sender<IoEvent>,
 ) {
     let result = open(&addr, &security, timeouts).await;
-    let _ = io.send(host::dialed(conn, &addr, result)).await;
+    let _ = io.send(mesh_host::dialed(conn, &addr, result)).await;
 }
 
 async fn open(addr: &PeerAddr, security: &Security, timeouts: Timeouts) -> io::Result<Stream> {

@@ -1,13 +1,13 @@
 //! [`MeshSocket`]: the user's handle, a cheap clone that turns each call
 //! into a command for the driver task (the shared
-//! `mesh_proto::host::AsyncHandle` does the asking).
+//! `mesh_host::AsyncHandle` does the asking).
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use mesh_proto::host::AsyncHandle;
-use mesh_proto::host::EVENT_QUEUE;
+use mesh_host::AsyncHandle;
+use mesh_host::EVENT_QUEUE;
 use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 

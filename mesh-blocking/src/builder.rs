@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mesh_proto::host::{self, HandshakeSlots, HostDriver, Options};
+use mesh_host::{self, HandshakeSlots, HostDriver, Options};
 use mesh_proto::mesh::Config;
 use mesh_proto::wire::Protocol;
 
@@ -16,7 +16,7 @@ use crate::net::{Listening, Security};
 use crate::runtime::Threads;
 
 /// Default for [`Builder::write_stall_timeout`] (30 s).
-pub const DEFAULT_WRITE_STALL: Duration = host::DEFAULT_WRITE_STALL;
+pub const DEFAULT_WRITE_STALL: Duration = mesh_host::DEFAULT_WRITE_STALL;
 
 /// Inputs waiting for the driver, at most; readers (and callers) wait beyond it.
 const INPUT_QUEUE: usize = 256;
@@ -76,7 +76,7 @@ impl Builder {
     /// With [`Encryption::Ssl`](mesh_proto::wire::Encryption::Ssl) every
     /// connection is TLS (py2p's `"SSL"`): the node makes a fresh self-signed
     /// certificate here and accepts any peer's certificate, so this is
-    /// encryption without authentication (see `mesh_proto::tls`). Each TLS
+    /// encryption without authentication (see `mesh_host::tls`). Each TLS
     /// handshake must finish within the core's `handshake_timeout`. Fails
     /// with `Unsupported` if the crate was built without its `tls` feature.
     pub fn bind(self, host: &str, port: u16) -> io::Result<MeshSocket> {
@@ -104,7 +104,7 @@ impl Builder {
             security,
         };
         let driver = Driver::new(HostDriver::new(mesh), rx, rt);
-        let span = mesh_proto::host::node_span(&id, local.port());
+        let span = mesh_host::node_span(&id, local.port());
         crate::spawn(format!("mesh-driver-{}", local.port()), move || {
             // Connection threads are started inside it, and nest their spans in it.
             let _node = span.entered();

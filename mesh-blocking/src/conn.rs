@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 
 use bytes::{Buf, Bytes};
-use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd};
+use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteEnd};
 use mesh_proto::mesh::ConnId;
 
 use crate::command::Input;

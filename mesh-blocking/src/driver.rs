@@ -7,14 +7,14 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
-use mesh_proto::host::{self, HostDriver};
+use mesh_host::{self, HostDriver};
 
 use crate::command::Input;
 use crate::conn::Stream;
 use crate::runtime::Threads;
 
 /// What the accept thread, dialers and connection threads tell the driver.
-pub(crate) type IoEvent = host::IoEvent<Stream>;
+pub(crate) type IoEvent = mesh_host::IoEvent<Stream>;
 
 pub(crate) struct Driver {
     // First, so it is dropped first: late senders fail instead of waiting.
@@ -37,21 +37,21 @@ impl Driver {
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             let input = match input {
-                Ok(Input::Cmd(cmd)) => host::Input::Command(cmd),
+                Ok(Input::Cmd(cmd)) => mesh_host::Input::Command(cmd),
                 Ok(Input::Io(event)) => {
                     if let IoEvent::WriterDone { .. } = event {
                         self.rt.writers = self.rt.writers.saturating_sub(1);
                     }
-                    host::Input::Io(event)
+                    mesh_host::Input::Io(event)
                 }
-                Ok(Input::HandlesDropped) => host::Input::HandlesDropped,
+                Ok(Input::HandlesDropped) => mesh_host::Input::HandlesDropped,
                 Ok(Input::ListenerDone) => {
                     self.rt.listener_alive = false;
-                    host::Input::Wake
+                    mesh_host::Input::Wake
                 }
                 // The driver holds a sender: only the deadline can end a wait.
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    host::Input::Wake
+                    mesh_host::Input::Wake
                 }
             };
             self.host.step(&mut self.rt, input, Instant::now());

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
-use mesh_proto::host::{HandshakeSlots, Timeouts};
+use mesh_host::{HandshakeSlots, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 
@@ -37,7 +37,7 @@ pub(crate) enum Security {
     /// `"Plaintext"`: the TCP stream as it is.
     Plaintext,
     /// `"SSL"`: TLS with a fresh self-signed certificate, verifying nothing
-    /// (encryption without authentication, see `mesh_proto::tls`).
+    /// (encryption without authentication, see `mesh_host::tls`).
     #[cfg(feature = "tls")]
     Tls(crate::tls::Tls),
 }

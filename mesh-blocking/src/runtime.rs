@@ -1,11 +1,11 @@
 //! The std-threads side of the driver: the channels callers are answered
 //! on, the threads that dial and move bytes, and the accept thread. The
-//! logic they serve is `mesh_proto::host::HostDriver`'s.
+//! logic they serve is `mesh_host::HostDriver`'s.
 
 use std::io;
 use std::sync::mpsc::{Sender, SyncSender, TrySendError};
 
-use mesh_proto::host::{Channels, Publish, Runtime, Timeouts};
+use mesh_host::{Channels, Publish, Runtime, Timeouts};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 
 use crate::command::Input;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
-use mesh_proto::host::EVENT_QUEUE;
-use mesh_proto::host::{Outgoing, Wait};
+use mesh_host::EVENT_QUEUE;
+use mesh_host::{Outgoing, Wait};
 use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 

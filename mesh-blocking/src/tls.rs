@@ -20,15 +20,15 @@
 //! while the reader goes on reading and decrypting: two peers writing
 //! heavily to each other cannot deadlock on a full socket buffer.
 //!
-//! **Encryption without authentication**, as in py2p: see `mesh_proto::tls`.
+//! **Encryption without authentication**, as in py2p: see `mesh_host::tls`.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown as How, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use mesh_proto::host::READ_CHUNK;
-use mesh_proto::tls::rustls::{
+use mesh_host::READ_CHUNK;
+use mesh_host::tls::rustls::{
     ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection,
 };
 
@@ -46,8 +46,8 @@ impl Tls {
     /// Makes the node's certificate.
     pub(crate) fn new() -> io::Result<Tls> {
         Ok(Tls {
-            server: mesh_proto::tls::server_config()?,
-            client: mesh_proto::tls::client_config(),
+            server: mesh_host::tls::server_config()?,
+            client: mesh_host::tls::client_config(),
         })
     }
 
@@ -70,7 +70,7 @@ impl Tls {
         limit: Duration,
         prepare: impl FnOnce(&TcpStream) -> io::Result<()>,
     ) -> io::Result<Stream> {
-        let name = mesh_proto::tls::server_name();
+        let name = mesh_host::tls::server_name();
         let conn =
             ClientConnection::new(Arc::clone(&self.client), name).map_err(io::Error::other)?;
         secure(tcp, Connection::Client(conn), limit, prepare)
@@ -345,7 +345,7 @@ mod tests {
     use std::net::TcpListener;
     use std::thread;
 
-    use mesh_proto::tls::rustls::StreamOwned;
+    use mesh_host::tls::rustls::StreamOwned;
 
     use super::*;
 

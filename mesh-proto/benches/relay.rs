@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use mesh_proto::host::READ_CHUNK;
+/// What an adapter reads per call (`mesh_host::READ_CHUNK`; mesh-host depends on this crate).
+const READ_CHUNK: usize = 64 * 1024;
 use mesh_proto::mesh::{Config, ConnId, Mesh, Output, PeerAddr, lazy};
 use mesh_proto::wire::{
     CHECKSUM_LEN, Encryption, Frame, HEADER_LEN, MainFlag, Protocol, SubFlag, Value,

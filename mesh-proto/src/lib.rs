@@ -14,12 +14,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod host;
 pub mod mesh;
 #[cfg(feature = "sim")]
 pub mod sim;
-#[cfg(feature = "tls")]
-pub mod tls;
 pub mod wire;
 
 #[cfg(feature = "fuzz-checks")]

@@ -4,7 +4,7 @@
 use std::io;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mesh_proto::host::{self, Options};
+use mesh_host::{self, Options};
 use mesh_proto::mesh::Config;
 use mesh_proto::wire::Protocol;
 use tokio::net::TcpListener;
@@ -14,7 +14,7 @@ use crate::driver::Driver;
 use crate::net::Security;
 
 /// Default for [`Builder::write_stall_timeout`].
-pub const DEFAULT_WRITE_STALL: Duration = host::DEFAULT_WRITE_STALL;
+pub const DEFAULT_WRITE_STALL: Duration = mesh_host::DEFAULT_WRITE_STALL;
 
 /// Binds a [`MeshSocket`] with more control than [`MeshSocket::bind`].
 ///
@@ -73,7 +73,7 @@ impl Builder {
     /// With [`Encryption::Ssl`](mesh_proto::wire::Encryption::Ssl) every
     /// connection is TLS (py2p's `"SSL"`): the node makes a fresh self-signed
     /// certificate here and accepts any peer's certificate, so this is
-    /// encryption without authentication (see `mesh_proto::tls`). Fails
+    /// encryption without authentication (see `mesh_host::tls`). Fails
     /// with `Unsupported` if the crate was built without its `tls` feature.
     pub async fn bind(self, host: &str, port: u16) -> io::Result<MeshSocket> {
         let security = Security::new(self.0.protocol().encryption)?;
@@ -86,7 +86,7 @@ impl Builder {
             self.0
                 .start(host, local, Instant::now(), unix_now, std::process::id());
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
-        let span = mesh_proto::host::node_span(&id, local.port());
+        let span = mesh_host::node_span(&id, local.port());
         let cmds = Driver::spawn(mesh, listener, timeouts, security, span);
         Ok(MeshSocket::new(cmds, id, local, out_addr))
     }

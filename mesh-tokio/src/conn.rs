@@ -8,8 +8,8 @@
 use std::time::Duration;
 use tracing::Instrument;
 
-use bytes::{Buf, Bytes};
-use mesh_proto::host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
+use bytes::Bytes;
+use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteBatch, WriteFailure};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -96,6 +96,9 @@ async fn read_loop<R: AsyncRead + Unpin>(conn: ConnId, mut r: R, io: mpsc::Sende
             Ok(0) => break,
             Ok(n) => {
                 if forwarding {
+                    // A copy of exactly what was read: a slice of a shared
+                    // read buffer would pin all of it while the core keeps
+                    // any frame of it (queues, caches).
                     let bytes = Bytes::copy_from_slice(&buf[..n]);
                     forwarding = io.send(IoEvent::Bytes { conn, bytes }).await.is_ok();
                 }
@@ -124,29 +127,31 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     reader: AbortHandle,
 ) {
     let result = async {
+        let mut batch = WriteBatch::default();
         while let Some(cmd) = rx.recv().await {
-            match cmd {
-                WriterCmd::Data(mut bytes) => {
-                    while bytes.has_remaining() {
-                        let n = match timeout(write_stall, w.write(&bytes)).await {
-                            Err(_) => return Err(WriteFailure::Stalled),
-                            Ok(Err(e)) => return Err(WriteFailure::Failed(e)),
-                            Ok(Ok(0)) => {
-                                return Err(WriteFailure::Failed(
-                                    std::io::ErrorKind::WriteZero.into(),
-                                ));
-                            }
-                            Ok(Ok(n)) => n,
-                        };
-                        bytes.advance(n);
-                        // The driver may be gone (closing): keep flushing.
-                        let _ = io.send(IoEvent::Written { conn, n }).await;
+            let WriterCmd::Data(first) = cmd else { break };
+            // Everything queued behind it leaves in the same write.
+            let mut closing = false;
+            batch.push(first);
+            while !batch.full() {
+                match rx.try_recv() {
+                    Ok(WriterCmd::Data(more)) => batch.push(more),
+                    Ok(WriterCmd::Close) => {
+                        closing = true;
+                        break;
                     }
-                    if rx.is_empty() {
-                        stalled(write_stall, w.flush()).await?;
-                    }
+                    Err(_) => break,
                 }
-                WriterCmd::Close => break,
+            }
+            let n = write_batch(&mut w, batch.bytes(), write_stall).await?;
+            batch.clear();
+            // One report per batch. The driver may be gone (closing): keep flushing.
+            let _ = io.send(IoEvent::Written { conn, n }).await;
+            if closing {
+                break;
+            }
+            if rx.is_empty() {
+                stalled(write_stall, w.flush()).await?;
             }
         }
         stalled(write_stall, w.shutdown()).await
@@ -167,6 +172,25 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let _ = io.send(IoEvent::WriterDone { conn, end }).await;
         }
     }
+}
+
+/// Writes all of `bytes`, each `write` call under the write-stall timeout
+/// (a slow peer that keeps taking bytes is not stalled).
+async fn write_batch<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    bytes: &[u8],
+    write_stall: Duration,
+) -> Result<usize, WriteFailure> {
+    let mut off = 0;
+    while off < bytes.len() {
+        off += match timeout(write_stall, w.write(&bytes[off..])).await {
+            Err(_) => return Err(WriteFailure::Stalled),
+            Ok(Err(e)) => return Err(WriteFailure::Failed(e)),
+            Ok(Ok(0)) => return Err(WriteFailure::Failed(std::io::ErrorKind::WriteZero.into())),
+            Ok(Ok(n)) => n,
+        };
+    }
+    Ok(off)
 }
 
 /// Runs one write-side operation under the write-stall timeout.

@@ -9,7 +9,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-use mesh_proto::host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
+use mesh_host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
 use mesh_proto::mesh::Mesh;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -21,10 +21,10 @@ use crate::runtime::Tokio;
 const IO_QUEUE: usize = 256;
 
 /// What the accept loop, dialers and connection tasks tell the driver.
-pub(crate) type IoEvent = host::IoEvent<Stream>;
+pub(crate) type IoEvent = mesh_host::IoEvent<Stream>;
 
 /// A request from a [`MeshSocket`](crate::MeshSocket) to the driver.
-pub(crate) type Command = host::Command<Tokio>;
+pub(crate) type Command = mesh_host::Command<Tokio>;
 
 pub(crate) struct Driver {
     host: HostDriver<Tokio>,
@@ -71,7 +71,7 @@ impl Driver {
 
     async fn run(mut self) {
         let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
-        let mut armed = false;
+        let mut armed: Option<Instant> = None;
         let mut turns = Turns::default();
         while !self.host.is_done() {
             let io_first = turns.io_first();
@@ -85,22 +85,52 @@ impl Driver {
                 if !io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_recv(cx) {
                     return Poll::Ready(Input::Io(e));
                 }
-                if armed && timer.as_mut().poll(cx).is_ready() {
+                if armed.is_some() && timer.as_mut().poll(cx).is_ready() {
+                    armed = None;
                     return Poll::Ready(Input::Wake);
                 }
                 Poll::Pending
             })
             .await;
+            let now = Instant::now();
             turns.took(&input);
-            self.host.step(&mut self.rt, input, Instant::now());
-            match self.host.next_deadline() {
-                Some(at) => {
+            self.host.take(&mut self.rt, input, now);
+            // Everything else already waiting joins this turn.
+            for _ in 1..mesh_host::TURN_INPUTS {
+                let Some(input) = self.ready(&turns) else {
+                    break;
+                };
+                turns.took(&input);
+                self.host.take(&mut self.rt, input, now);
+            }
+            self.host.finish_turn(&mut self.rt, now);
+            // The timer is touched only when the deadline moves.
+            let next = self.host.next_deadline();
+            if next != armed {
+                if let Some(at) = next {
                     timer.as_mut().reset(at.into());
-                    armed = true;
                 }
-                None => armed = false,
+                armed = next;
             }
         }
         tracing::debug!(id = %self.host.mesh().id(), "driver done");
+    }
+
+    /// An input that is ready now, commands first unless I/O's turn has come.
+    fn ready(&mut self, turns: &Turns) -> Option<Input<Tokio>> {
+        if self.host.is_done() {
+            return None;
+        }
+        let io = |d: &mut Self| d.io_rx.try_recv().ok().map(Input::Io);
+        let cmd = |d: &mut Self| match d.cmds.try_recv() {
+            Ok(c) => Some(Input::Command(c)),
+            Err(mpsc::error::TryRecvError::Disconnected) => Some(Input::HandlesDropped),
+            Err(mpsc::error::TryRecvError::Empty) => None,
+        };
+        if turns.io_first() {
+            io(self).or_else(|| cmd(self))
+        } else {
+            cmd(self).or_else(|| io(self))
+        }
     }
 }

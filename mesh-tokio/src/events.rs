@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 /// Events a subscriber has not read yet, at most; past it the newest are
 /// dropped for that subscriber (and logged).
-pub(crate) use mesh_proto::host::EVENT_QUEUE;
+pub(crate) use mesh_host::EVENT_QUEUE;
 
 /// The mesh's [`Event`]s from the moment of subscription: peers up and down,
 /// messages queued, rejections, failed dials. Read it with

@@ -48,7 +48,7 @@
 //! node makes a fresh self-signed certificate and accepts any peer's: this
 //! is **encryption without authentication**, which stops passive
 //! eavesdroppers but not an active man in the middle (see
-//! `mesh_proto::tls`). A TLS handshake that fails (a plaintext peer, say) or
+//! `mesh_host::tls`). A TLS handshake that fails (a plaintext peer, say) or
 //! takes longer than the core's `handshake_timeout` just closes the socket.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

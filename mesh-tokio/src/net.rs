@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use mesh_proto::host::{self, HandshakeSlots, Timeouts};
+use mesh_host::{self, HandshakeSlots, Timeouts};
 use mesh_proto::mesh::{ConnId, PeerAddr};
 use mesh_proto::wire::Encryption;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -31,7 +31,7 @@ pub(crate) enum Security {
     /// `"Plaintext"`: the TCP stream as it is.
     Plaintext,
     /// `"SSL"`: TLS with a fresh self-signed certificate, verifying nothing
-    /// (encryption without authentication, see `mesh_proto::tls`).
+    /// (encryption without authentication, see `mesh_host::tls`).
     #[cfg(feature = "tls")]
     Tls {
         acceptor: tokio_rustls::TlsAcceptor,
@@ -46,8 +46,8 @@ impl Security {
             Encryption::Plaintext => Ok(Security::Plaintext),
             #[cfg(feature = "tls")]
             Encryption::Ssl => Ok(Security::Tls {
-                acceptor: mesh_proto::tls::server_config()?.into(),
-                connector: mesh_proto::tls::client_config().into(),
+                acceptor: mesh_host::tls::server_config()?.into(),
+                connector: mesh_host::tls::client_config().into(),
             }),
             #[cfg(not(feature = "tls"))]
             Encryption::Ssl => Err(io::Error::new(
@@ -65,7 +65,7 @@ impl Security {
             Security::Plaintext => Ok(Stream::Plain(tcp)),
             #[cfg(feature = "tls")]
             Security::Tls { connector, .. } => {
-                let name = mesh_proto::tls::server_name();
+                let name = mesh_host::tls::server_name();
                 let tls = bounded(limit, connector.connect(name, tcp)).await?;
                 Ok(Stream::Tls(Box::new(tls.into())))
             }
@@ -224,7 +224,7 @@ pub(crate) async fn dial(
     io: mpsc::Sender<IoEvent>,
 ) {
     let result = open(&addr, &security, timeouts).await;
-    let _ = io.send(host::dialed(conn, &addr, result)).await;
+    let _ = io.send(mesh_host::dialed(conn, &addr, result)).await;
 }
 
 async fn open(addr: &PeerAddr, security: &Security, timeouts: Timeouts) -> io::Result<Stream> {

@@ -1,10 +1,10 @@
 //! tokio's side of the driver: the channels callers are answered on, the
 //! tasks that dial and move bytes, and the listener. The logic they serve is
-//! `mesh_proto::host::HostDriver`'s.
+//! `mesh_host::HostDriver`'s.
 
 use std::io;
 
-use mesh_proto::host::{self, AsyncChannels, Channels, Publish, Runtime, Timeouts};
+use mesh_host::{self, AsyncChannels, Channels, Publish, Runtime, Timeouts};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
@@ -76,7 +76,7 @@ impl Runtime for Tokio {
 
     fn open(&mut self, conn: ConnId, stream: Stream) -> io::Result<ConnTasks> {
         // Gone only once a close has finished, when nothing is opened.
-        let alive = self.alive.clone().ok_or_else(host::closed)?;
+        let alive = self.alive.clone().ok_or_else(mesh_host::closed)?;
         let (io, write_stall) = (self.io_tx.clone(), self.timeouts.write_stall);
         Ok(ConnTasks::spawn(conn, stream, io, write_stall, alive))
     }

@@ -51,6 +51,7 @@ mod inbound;
 mod known;
 pub mod lazy;
 mod outbound;
+mod prepared;
 mod rng;
 #[cfg(feature = "sim")]
 pub(crate) mod rng_for_sim {
@@ -67,6 +68,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::Config;
+pub use prepared::Prepared;
 pub use handler::{Handled, Handler, HandlerCx};
 pub use types::{
     ConnId, Counters, Event, LazyCounters, Message, Output, PeerAddr, PeerId, RejectCounters,

@@ -98,6 +98,22 @@ impl Mesh {
             return Err(SendError::Closed);
         }
         let (body, id) = self.own_body(msg_type, payload, now)?;
+        self.send_body_own(targets, msg_type, body, id, now)
+    }
+
+    /// Sends one encoded message of ours to `targets`; a broadcast is
+    /// recorded as seen, so an echo is a duplicate.
+    pub(crate) fn send_body_own(
+        &mut self,
+        targets: &[ConnId],
+        msg_type: u64,
+        body: Bytes,
+        id: MsgId,
+        now: Instant,
+    ) -> Result<MsgId, SendError> {
+        if self.closed {
+            return Err(SendError::Closed);
+        }
         if msg_type == u64::from(MainFlag::Broadcast.value()) {
             self.seen.insert(id, now);
             if self.lazy.active() {

@@ -1,7 +1,7 @@
 //! Whose turn it is in an async driver's loop: commands before pending I/O
 //! (see [`COMMAND_BURST`]), with I/O first after a burst of commands.
 
-use super::{COMMAND_BURST, Input, Runtime};
+use crate::{COMMAND_BURST, Input, Runtime};
 
 /// Counts the commands a driver took in a row.
 #[derive(Clone, Copy, Debug, Default)]

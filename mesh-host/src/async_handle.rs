@@ -7,10 +7,10 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
-use crate::wire::{MainFlag, MsgId, Value};
+use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
+use mesh_proto::wire::{MainFlag, MsgId, Value};
 
-use super::{Channels, Command, Outgoing, Wait};
+use crate::{Channels, Command, Outgoing, Wait};
 
 /// A runtime whose callers await their answers: its command queue and the
 /// receiving side of its one-shot replies.

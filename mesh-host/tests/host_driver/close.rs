@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
-use mesh_proto::host::{Command, Input, IoEvent};
+use mesh_host::{Command, Input, IoEvent};
 use mesh_proto::mesh::SendError;
 
 use crate::fake_runtime::{Call, Events, slot};

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::mesh::ConnId;
+use mesh_proto::mesh::ConnId;
 
-/// One I/O happening, for [`HostDriver::step`](super::HostDriver::step).
+/// One I/O happening, for [`HostDriver::step`](crate::HostDriver::step).
 #[derive(Debug)]
 pub enum IoEvent<S> {
     /// An accepted connection, its TLS handshake done if there is one.

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use mesh_proto::host::{Command, Input, IoEvent, WriteEnd};
+use mesh_host::{Command, Input, IoEvent, WriteEnd};
 use mesh_proto::mesh::Event;
 
 use crate::fake_runtime::{Call, Events};

@@ -5,10 +5,10 @@ use std::fmt;
 use std::io;
 use std::time::Instant;
 
-use crate::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
-use crate::wire::{MainFlag, MsgId, Value};
+use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
+use mesh_proto::wire::{MainFlag, MsgId, Value};
 
-use super::Channels;
+use crate::Channels;
 
 /// A request from a user handle to the driver.
 pub enum Command<C: Channels> {
@@ -93,7 +93,7 @@ impl Wait {
 
 /// Something to send, waiting for the mesh to take it.
 pub enum Outgoing<C: Channels> {
-    /// [`Mesh::send`](crate::mesh::Mesh::send).
+    /// [`Mesh::send`](mesh_proto::mesh::Mesh::send).
     Send {
         /// The payload.
         packets: Vec<Value>,
@@ -102,7 +102,7 @@ pub enum Outgoing<C: Channels> {
         /// The message id, or why it was not sent.
         reply: C::Reply<Result<MsgId, SendError>>,
     },
-    /// [`Mesh::reply`](crate::mesh::Mesh::reply).
+    /// [`Mesh::reply`](mesh_proto::mesh::Mesh::reply).
     Reply {
         /// The message answered.
         msg: Box<Message>,

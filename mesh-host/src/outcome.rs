@@ -4,9 +4,9 @@
 use std::io;
 use std::time::Duration;
 
-use crate::mesh::{ConnId, PeerAddr};
+use mesh_proto::mesh::{ConnId, PeerAddr};
 
-use super::{IoEvent, WriteEnd};
+use crate::{IoEvent, WriteEnd};
 
 /// Why a connection's writer stopped before a graceful close.
 #[derive(Debug)]

@@ -4,9 +4,9 @@
 
 use std::fmt;
 
-use crate::mesh::Event;
+use mesh_proto::mesh::Event;
 
-use super::{Channels, Publish};
+use crate::{Channels, Publish};
 
 pub(crate) struct Subscribers<C: Channels> {
     /// Each subscriber with whether it is dropping events.

@@ -1,27 +1,31 @@
-//! What every runtime adapter does the same way when it hosts a
-//! [`Mesh`](crate::mesh::Mesh): the advertised-address rule, seed mixing,
-//! the adapters' shared defaults and [`Options`], and [`HostDriver`], the
-//! runtime-independent part of an adapter's driver.
+//! What every runtime adapter (`mesh-tokio`, `mesh-async-std`,
+//! `mesh-blocking`) does the same way when it hosts a
+//! [`Mesh`](mesh_proto::mesh::Mesh): the advertised-address rule, seed
+//! mixing, the adapters' shared defaults and [`Options`], [`HostDriver`]
+//! (the runtime-independent part of an adapter's driver), the user handle's
+//! commands, write batching, and TLS setup ([`tls`], feature `tls`).
 //!
-//! Like the rest of the crate this does no I/O and reads no clock: callers
-//! pass the clock readings and the process id, and carry out the dials,
-//! writes and closes through their [`Runtime`].
+//! This is runtime plumbing, kept out of the sans-IO core (`mesh-proto`):
+//! it knows about tasks, channels and atomics. It still opens no socket
+//! itself: adapters carry out the dials, writes and closes through their
+//! [`Runtime`].
 //!
 //! ```
 //! use std::time::Duration;
-//! use mesh_proto::host;
 //! use mesh_proto::mesh::PeerAddr;
 //!
 //! // Bound to every interface on port 0, the OS picked 40123.
-//! assert_eq!(host::default_out_addr("0.0.0.0", 40123), PeerAddr::new("127.0.0.1", 40123));
+//! assert_eq!(mesh_host::default_out_addr("0.0.0.0", 40123), PeerAddr::new("127.0.0.1", 40123));
 //! // Two sockets bound in the same nanosecond still get different seeds.
 //! let t = Duration::from_secs(1_764_000_000);
-//! assert_ne!(host::mix_seed(t, 42, 0), host::mix_seed(t, 42, 1));
+//! assert_ne!(mesh_host::mix_seed(t, 42, 0), mesh_host::mix_seed(t, 42, 1));
 //! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::time::Duration;
 
-use crate::mesh::PeerAddr;
+use mesh_proto::mesh::PeerAddr;
 
 mod async_handle;
 mod channels;
@@ -34,7 +38,10 @@ mod outcome;
 mod runtime;
 mod subscribers;
 mod turns;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod waiting;
+mod write_batch;
 
 pub use async_handle::{AsyncChannels, AsyncHandle};
 pub use channels::{Channels, Publish};
@@ -46,6 +53,7 @@ pub use options::{Options, Timeouts};
 pub use outcome::{WriteFailure, dialed};
 pub use runtime::{Connection, Runtime};
 pub use turns::Turns;
+pub use write_batch::{WRITE_BATCH, WriteBatch};
 
 /// How long a connection's writes may make no progress before it is closed
 /// (the others go on). The adapters' default write-stall timeout.
@@ -65,6 +73,11 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// synchronous calls are. After this many commands in a row, I/O gets one
 /// turn, so a busy caller cannot starve the network.
 pub const COMMAND_BURST: usize = 64;
+
+/// Inputs an async driver takes in one turn, at most, before it settles
+/// the core's outputs once (so timers and callers are served between
+/// bursts, and a burst costs one pass over the outputs).
+pub const TURN_INPUTS: usize = 256;
 
 /// Events one subscriber may leave unread; past it the newest are dropped
 /// for that subscriber (the mesh never waits for a slow subscriber).
@@ -91,13 +104,13 @@ pub fn default_out_addr(bound_host: &str, bound_port: u16) -> PeerAddr {
 /// The span an adapter runs one node's driver and tasks in, so the logs of
 /// several nodes in one process can be told apart: `node{port=.. id=..}`
 /// (the id's first 8 characters). Connection tasks add `conn{id=..}` inside it.
-pub fn node_span(id: &crate::mesh::PeerId, port: u16) -> tracing::Span {
+pub fn node_span(id: &mesh_proto::mesh::PeerId, port: u16) -> tracing::Span {
     let text = id.to_text();
     let short: String = text.chars().take(8).collect();
     tracing::info_span!("node", port, id = %short)
 }
 
-/// A seed for [`Mesh::new`](crate::mesh::Mesh::new) when the application
+/// A seed for [`Mesh::new`](mesh_proto::mesh::Mesh::new) when the application
 /// gave none: the wall clock (`unix_now`), the process id and a per-process
 /// counter `n` (one value per socket), mixed by splitmix64's finaliser so
 /// nearby inputs give unrelated seeds. Not a secret: node ids are public.

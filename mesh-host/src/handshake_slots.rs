@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The TLS handshakes an accept loop may run at once (adapters use the
-/// core's [`Config::max_pending_handshakes`](crate::mesh::Config::max_pending_handshakes)).
+/// core's [`Config::max_pending_handshakes`](mesh_proto::mesh::Config::max_pending_handshakes)).
 /// A connection beyond them is closed unanswered: a flood of silent
 /// connections then holds at most this many handshakes' buffers, each only
 /// until its timeout, and everything else keeps working.
 ///
 /// ```
-/// use mesh_proto::host::HandshakeSlots;
+/// use mesh_host::HandshakeSlots;
 ///
 /// let slots = HandshakeSlots::new(1);
 /// let first = slots.try_take().expect("a free slot");

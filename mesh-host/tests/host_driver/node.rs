@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mesh_proto::host::{Command, HostDriver, Input, IoEvent};
+use mesh_host::{Command, HostDriver, Input, IoEvent};
 use mesh_proto::mesh::{Config, ConnId, Mesh, PeerAddr};
 use mesh_proto::wire::{Encryption, Protocol};
 

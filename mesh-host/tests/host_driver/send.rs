@@ -1,7 +1,7 @@
 //! Sends and replies: what they answer with no peers, after close, and
 //! while the mesh is backpressured.
 
-use mesh_proto::host::{Command, Outgoing, Wait};
+use mesh_host::{Command, Outgoing, Wait};
 use mesh_proto::mesh::{Message, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Value};
 

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use mesh_proto::host::{Command, Input, Outgoing, Wait};
+use mesh_host::{Command, Input, Outgoing, Wait};
 use mesh_proto::mesh::Message;
 use mesh_proto::wire::{MainFlag, Value};
 

@@ -8,11 +8,11 @@ use std::fmt;
 use std::io;
 use std::time::Instant;
 
-use crate::mesh::{ConnId, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
+use mesh_proto::mesh::{ConnId, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
 
-use super::subscribers::Subscribers;
-use super::waiting::Waiting;
-use super::{Command, Connection, IoEvent, Runtime};
+use crate::subscribers::Subscribers;
+use crate::waiting::Waiting;
+use crate::{Command, Connection, IoEvent, Runtime};
 
 /// One input of an adapter's driver.
 pub enum Input<R: Runtime> {
@@ -105,15 +105,29 @@ impl<R: Runtime> HostDriver<R> {
         }
     }
 
-    /// Takes one input at `now`, then runs the core's due timers (even while
-    /// inputs keep coming) and settles what it caused.
+    /// Takes one input at `now`, then finishes the turn
+    /// ([`finish_turn`](Self::finish_turn)).
     pub fn step(&mut self, rt: &mut R, input: Input<R>, now: Instant) {
+        self.take(rt, input, now);
+        self.finish_turn(rt, now);
+    }
+
+    /// Takes one input at `now` without settling what it caused: a driver
+    /// takes every input that is ready (bounded by [`TURN_INPUTS`](crate::TURN_INPUTS))
+    /// and then calls [`finish_turn`](Self::finish_turn) once, so a burst of
+    /// frames costs one pass over the outputs, not one per frame.
+    pub fn take(&mut self, rt: &mut R, input: Input<R>, now: Instant) {
         match input {
             Input::Command(cmd) => self.command(rt, cmd, now),
             Input::HandlesDropped => self.handles_dropped(rt, now),
             Input::Io(event) => self.io(rt, event, now),
             Input::Wake => {}
         }
+    }
+
+    /// Ends a turn: runs the core's due timers (even while inputs keep
+    /// coming) and settles what the turn's inputs caused.
+    pub fn finish_turn(&mut self, rt: &mut R, now: Instant) {
         if self.mesh.poll_timeout().is_some_and(|t| t <= now) {
             self.mesh.handle_timeout(now);
         }

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use mesh_proto::host::{Command, IoEvent, Wait};
+use mesh_host::{Command, IoEvent, Wait};
 
 use mesh_proto::mesh::Message;
 

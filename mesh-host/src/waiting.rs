@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
-use crate::mesh::{Mesh, Message};
+use mesh_proto::mesh::{Mesh, Message};
 
-use super::{Channels, Outgoing, Wait};
+use crate::{Channels, Outgoing, Wait};
 
 /// A receive waiting for a message.
 struct Receiver<C: Channels> {

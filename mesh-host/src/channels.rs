@@ -2,7 +2,7 @@
 //! sees them: one-shot replies and bounded event queues. Each runtime has
 //! its own channel types; [`Channels`] names them and says how to use them.
 
-use crate::mesh::Event;
+use mesh_proto::mesh::Event;
 
 /// What became of an event offered to one subscriber.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! `Turns`: commands go first, until `COMMAND_BURST` in a row give I/O a turn.
 
-use mesh_proto::host::{COMMAND_BURST, Command, Input, IoEvent, Turns};
+use mesh_host::{COMMAND_BURST, Command, Input, IoEvent, Turns};
 
 use crate::fake_runtime::{FakeRuntime, slot};
 

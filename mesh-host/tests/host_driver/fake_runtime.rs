@@ -6,7 +6,7 @@ use std::io;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use mesh_proto::host::{Channels, Connection, Publish, Runtime};
+use mesh_host::{Channels, Connection, Publish, Runtime};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 
 /// A one-shot answer: the driver holds one clone, the test the other. The

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::mesh::{Config, Mesh, PeerAddr};
-use crate::wire::Protocol;
+use mesh_proto::mesh::{Config, Mesh, PeerAddr};
+use mesh_proto::wire::Protocol;
 
-use super::{DEFAULT_WRITE_STALL, default_out_addr, mix_seed};
+use crate::{DEFAULT_WRITE_STALL, default_out_addr, mix_seed};
 
 /// One `config` call of a builder.
 type Configure = Box<dyn FnOnce(&mut Config) + Send>;

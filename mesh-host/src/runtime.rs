@@ -1,17 +1,17 @@
-//! What a [`HostDriver`](super::HostDriver) asks of the adapter's runtime:
+//! What a [`HostDriver`](crate::HostDriver) asks of the adapter's runtime:
 //! its channels, starting tasks (dials, connection I/O), and the listener.
 
 use std::io;
 
 use bytes::Bytes;
 
-use crate::mesh::{ConnId, PeerAddr, SendError};
+use mesh_proto::mesh::{ConnId, PeerAddr, SendError};
 
-use super::Channels;
+use crate::Channels;
 
 /// An adapter's runtime, as the shared driver logic uses it. Every method
 /// returns at once: what takes time runs in the runtime's own tasks or
-/// threads, which report back through [`IoEvent`](super::IoEvent)s.
+/// threads, which report back through [`IoEvent`](crate::IoEvent)s.
 pub trait Runtime: Channels {
     /// An open connection's byte stream, past its TLS handshake.
     type Stream;

@@ -1,0 +1,74 @@
+//! [`Prepared`]: one of our own messages encoded and hashed outside the
+//! [`Mesh`], so a host can do that work on its caller's thread and hand the
+//! driver a finished body (see [`Mesh::send_prepared`]).
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::wire::{Frame, MainFlag, MsgId, SubFlag, Value, WireError};
+
+use super::{Mesh, PeerId, SendError};
+
+/// A message of ours, encoded, with its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prepared {
+    msg_type: u64,
+    body: Bytes,
+    id: MsgId,
+}
+
+impl Prepared {
+    /// What [`Mesh::send`] would send for `packets` with `flag` (the
+    /// sub-flag goes first), from `sender` at `unix_time` (seconds).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use mesh_proto::mesh::{Config, Mesh, Prepared};
+    /// use mesh_proto::wire::{MainFlag, Value};
+    ///
+    /// let now = Instant::now();
+    /// let mut mesh = Mesh::new(Config::default(), 1, now, Duration::from_secs(1_700_000_000));
+    /// let p = Prepared::new(mesh.id(), MainFlag::Broadcast, vec![Value::from("hi")], 1_700_000_000)?;
+    /// let id = *p.id();
+    /// assert_eq!(mesh.send_prepared(p, now), Ok(id));
+    /// # Ok::<(), mesh_proto::wire::WireError>(())
+    /// ```
+    pub fn new(
+        sender: &PeerId,
+        flag: MainFlag,
+        packets: Vec<Value>,
+        unix_time: i64,
+    ) -> Result<Prepared, WireError> {
+        let sub = match flag {
+            MainFlag::Whisper => SubFlag::Whisper,
+            _ => SubFlag::Broadcast,
+        };
+        let mut payload = Vec::with_capacity(packets.len() + 1);
+        payload.push(Value::from(sub.value()));
+        payload.extend(packets);
+        let msg_type = u64::from(flag.value());
+        let frame = Frame::new(msg_type, sender.0.clone(), unix_time, payload);
+        let body = Bytes::from(frame.encode_body()?);
+        let id = MsgId(Sha256::digest(&body).into());
+        Ok(Prepared { msg_type, body, id })
+    }
+
+    /// The message id (SHA-256 of the body).
+    pub fn id(&self) -> &MsgId {
+        &self.id
+    }
+
+    pub(crate) fn into_parts(self) -> (u64, Bytes, MsgId) {
+        (self.msg_type, self.body, self.id)
+    }
+}
+
+impl Mesh {
+    /// Sends a message prepared outside the core, as [`Mesh::send`] would
+    /// have: a broadcast floods, anything else reaches direct peers.
+    pub fn send_prepared(&mut self, msg: Prepared, now: std::time::Instant) -> Result<MsgId, SendError> {
+        let targets: Vec<super::ConnId> = self.routes.values().copied().collect();
+        let (msg_type, body, id) = msg.into_parts();
+        self.send_body_own(&targets, msg_type, body, id, now)
+    }
+}
