@@ -85,7 +85,7 @@ impl Builder {
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
         let spawner = Spawner::start(local.port())?;
         let span = mesh_host::node_span(&id, local.port());
-        let cmds = Driver::spawn(mesh, listener, timeouts, security, spawner, span);
-        Ok(MeshSocket::new(cmds, id, local, out_addr))
+        let (cmds, shared) = Driver::spawn(mesh, listener, timeouts, security, spawner, span);
+        Ok(MeshSocket::new(cmds, shared, id, local, out_addr))
     }
 }

@@ -12,10 +12,10 @@ use tracing::Instrument;
 
 use async_executor::Task;
 use async_io::Timer;
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteFailure};
+use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteBatch, WriteFailure};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;
@@ -45,7 +45,10 @@ impl ConnTasks {
         spawner: &Spawner,
         conn: ConnId,
         stream: S,
-        io: async_channel::Sender<IoEvent>,
+        (io, ctl): (
+            async_channel::Sender<IoEvent>,
+            async_channel::Sender<IoEvent>,
+        ),
         write_stall: Duration,
         alive: async_channel::Sender<()>,
     ) -> ConnTasks
@@ -55,12 +58,12 @@ impl ConnTasks {
         let (r, w) = futures_lite::io::split(stream);
         // Inside the node's span (the driver spawns us).
         let span = tracing::info_span!("conn", id = conn.0);
-        let reader = spawner.spawn(read_loop(conn, r, io.clone()).instrument(span.clone()));
+        let reader = spawner.spawn(read_loop(conn, r, io).instrument(span.clone()));
         let (tx, rx) = async_channel::unbounded();
         spawner
             .spawn(
                 async move {
-                    write_loop(conn, w, rx, io, write_stall, reader, alive).await;
+                    write_loop(conn, w, rx, ctl, write_stall, reader, alive).await;
                 }
                 .instrument(span),
             )
@@ -125,29 +128,45 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     conn: ConnId,
     mut w: W,
     rx: async_channel::Receiver<WriterCmd>,
-    io: async_channel::Sender<IoEvent>,
+    ctl: async_channel::Sender<IoEvent>,
     write_stall: Duration,
     mut reader: Task<()>,
     alive: async_channel::Sender<()>,
 ) {
     let result = async {
+        let mut batch = WriteBatch::default();
         while let Ok(cmd) = rx.recv().await {
-            match cmd {
-                WriterCmd::Data(mut bytes) => {
-                    while bytes.has_remaining() {
-                        let n = stalled(write_stall, w.write(&bytes)).await?;
-                        if n == 0 {
-                            return Err(WriteFailure::Failed(io::ErrorKind::WriteZero.into()));
-                        }
-                        bytes.advance(n);
-                        // The driver may be gone (closing): keep flushing.
-                        let _ = io.send(IoEvent::Written { conn, n }).await;
+            let WriterCmd::Data(first) = cmd else { break };
+            // Everything queued behind it leaves in the same write.
+            let mut closing = false;
+            batch.push(first);
+            while !batch.full() {
+                match rx.try_recv() {
+                    Ok(WriterCmd::Data(more)) => batch.push(more),
+                    Ok(WriterCmd::Close) => {
+                        closing = true;
+                        break;
                     }
-                    if rx.is_empty() {
-                        stalled(write_stall, w.flush()).await?;
-                    }
+                    Err(_) => break,
                 }
-                WriterCmd::Close => break,
+            }
+            let mut left = batch.bytes();
+            while !left.is_empty() {
+                let n = stalled(write_stall, w.write(left)).await?;
+                if n == 0 {
+                    return Err(WriteFailure::Failed(io::ErrorKind::WriteZero.into()));
+                }
+                left = &left[n..];
+            }
+            let n = batch.len();
+            batch.clear();
+            // One report per batch. The driver may be gone (closing): keep flushing.
+            let _ = ctl.try_send(IoEvent::Written { conn, n });
+            if closing {
+                break;
+            }
+            if rx.is_empty() {
+                stalled(write_stall, w.flush()).await?;
             }
         }
         // `close` shuts the TCP write side down (FIN), after TLS's
@@ -169,7 +188,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         Err(failure) => {
             let end = failure.end(conn, write_stall);
             drop(reader);
-            let _ = io.send(IoEvent::WriterDone { conn, end }).await;
+            let _ = ctl.try_send(IoEvent::WriterDone { conn, end });
             drop(alive);
         }
     }

@@ -3,16 +3,16 @@
 //! handles, I/O events from the connection tasks and its one timer, and
 //! hands each to the host driver, which does the rest.
 
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
 
 use async_io::Timer;
 use async_net::TcpListener;
 use futures_lite::StreamExt;
-use mesh_host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
+use mesh_host::{self, HandshakeSlots, HostDriver, Shared, Sources, Timeouts};
 use mesh_proto::mesh::Mesh;
 
 use crate::net::{self, Security, Stream};
@@ -31,9 +31,34 @@ pub(crate) type Command = mesh_host::Command<Smol>;
 pub(crate) struct Driver {
     host: HostDriver<Smol>,
     rt: Smol,
-    /// Boxed: a channel's receiver must be pinned to be polled as a stream.
+    src: SmolSources,
+}
+
+/// What the driver waits on. Boxed: a channel's receiver must be pinned to
+/// be polled as a stream.
+struct SmolSources {
     cmds: Pin<Box<async_channel::Receiver<Command>>>,
     io_rx: Pin<Box<async_channel::Receiver<IoEvent>>>,
+    ctl_rx: Pin<Box<async_channel::Receiver<IoEvent>>>,
+    timer: Timer,
+}
+
+impl Sources<Smol> for SmolSources {
+    fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+        self.ctl_rx.poll_next(cx)
+    }
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+        self.io_rx.poll_next(cx)
+    }
+    fn poll_cmd(&mut self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+        self.cmds.poll_next(cx)
+    }
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(drop)
+    }
+    fn set_timer(&mut self, at: Instant) {
+        self.timer.set_at(at);
+    }
 }
 
 impl Driver {
@@ -46,9 +71,10 @@ impl Driver {
         security: Security,
         spawner: Spawner,
         span: tracing::Span,
-    ) -> async_channel::Sender<Command> {
+    ) -> (async_channel::Sender<Command>, Shared) {
         let (cmd_tx, cmds) = async_channel::unbounded();
         let (io_tx, io_rx) = async_channel::bounded(IO_QUEUE);
+        let (ctl_tx, ctl_rx) = async_channel::unbounded();
         let (alive, flushed) = async_channel::bounded(1);
         let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
         let listener = spawner.spawn(
@@ -65,51 +91,28 @@ impl Driver {
         let rt = Smol {
             spawner: spawner.clone(),
             io_tx,
+            ctl_tx,
             listener: Some(listener),
             alive: Some(alive),
             flushed: Some(flushed),
             timeouts,
             security,
         };
-        let driver = Driver {
-            host: HostDriver::new(mesh),
-            rt,
+        let host = HostDriver::new(mesh);
+        let shared = host.shared();
+        let src = SmolSources {
             cmds: Box::pin(cmds),
             io_rx: Box::pin(io_rx),
+            ctl_rx: Box::pin(ctl_rx),
+            timer: Timer::never(),
         };
+        let driver = Driver { host, rt, src };
         // Connection tasks are spawned inside it, and nest their spans in it.
         spawner.spawn(driver.run().instrument(span)).detach();
-        cmd_tx
+        (cmd_tx, shared)
     }
 
     async fn run(mut self) {
-        let mut timer = Timer::never();
-        let mut turns = Turns::default();
-        while !self.host.is_done() {
-            let io_first = turns.io_first();
-            let input = poll_fn(|cx| {
-                if io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_next(cx) {
-                    return Poll::Ready(Input::Io(e));
-                }
-                if let Poll::Ready(c) = self.cmds.poll_next(cx) {
-                    return Poll::Ready(c.map_or(Input::HandlesDropped, Input::Command));
-                }
-                if !io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_next(cx) {
-                    return Poll::Ready(Input::Io(e));
-                }
-                if Pin::new(&mut timer).poll(cx).is_ready() {
-                    return Poll::Ready(Input::Wake);
-                }
-                Poll::Pending
-            })
-            .await;
-            turns.took(&input);
-            self.host.step(&mut self.rt, input, Instant::now());
-            match self.host.next_deadline() {
-                Some(at) => timer.set_at(at),
-                None => timer = Timer::never(),
-            }
-        }
-        tracing::debug!(id = %self.host.mesh().id(), "driver done");
+        mesh_host::run(&mut self.host, &mut self.rt, &mut self.src).await;
     }
 }

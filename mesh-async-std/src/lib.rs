@@ -103,8 +103,8 @@ pub use builder::Builder;
 pub use events::Events;
 pub use socket::MeshSocket;
 
-pub use mesh_proto;
 pub use mesh_host::DEFAULT_WRITE_STALL;
+pub use mesh_proto;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,
     RejectReason, SendError,

@@ -22,6 +22,8 @@ pub(crate) type Reply<T> = async_channel::Sender<T>;
 pub(crate) struct Smol {
     pub(crate) spawner: Spawner,
     pub(crate) io_tx: async_channel::Sender<IoEvent>,
+    /// Writers' progress and failures: taken even while reads are paused.
+    pub(crate) ctl_tx: async_channel::Sender<IoEvent>,
     /// The accept loop; dropping the task cancels it, and a close waits
     /// until it is gone (the listening socket with it).
     pub(crate) listener: Option<Task<()>>,
@@ -84,12 +86,13 @@ impl Runtime for Smol {
     fn open(&mut self, conn: ConnId, stream: Stream) -> io::Result<ConnTasks> {
         // Gone only once a close has finished, when nothing is opened.
         let alive = self.alive.clone().ok_or_else(mesh_host::closed)?;
-        let (io, write_stall) = (self.io_tx.clone(), self.timeouts.write_stall);
+        let (io, ctl) = (self.io_tx.clone(), self.ctl_tx.clone());
+        let write_stall = self.timeouts.write_stall;
         Ok(ConnTasks::spawn(
             &self.spawner,
             conn,
             stream,
-            io,
+            (io, ctl),
             write_stall,
             alive,
         ))

@@ -103,13 +103,15 @@ impl Builder {
             timeouts,
             security,
         };
-        let driver = Driver::new(HostDriver::new(mesh), rx, rt);
+        let host = HostDriver::new(mesh);
+        let shared = host.shared();
+        let driver = Driver::new(host, rx, rt);
         let span = mesh_host::node_span(&id, local.port());
         crate::spawn(format!("mesh-driver-{}", local.port()), move || {
             // Connection threads are started inside it, and nest their spans in it.
             let _node = span.entered();
             driver.run();
         })?;
-        Ok(MeshSocket::new(tx, id, local, out_addr))
+        Ok(MeshSocket::new(tx, shared, id, local, out_addr))
     }
 }

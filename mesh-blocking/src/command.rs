@@ -1,7 +1,6 @@
 //! What the driver thread reads from its one channel: commands from user
 //! handles (each with a reply channel) and I/O events from the other threads.
 
-
 use crate::driver::IoEvent;
 use crate::runtime::Threads;
 

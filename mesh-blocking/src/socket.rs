@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Sender, SyncSender};
 use std::time::{Duration, Instant};
 
 use mesh_host::EVENT_QUEUE;
-use mesh_host::{Outgoing, Wait};
+use mesh_host::{Outgoing, Shared};
 use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 
@@ -33,6 +33,7 @@ pub struct MeshSocket {
 #[derive(Debug)]
 pub(crate) struct Inner {
     cmds: SyncSender<Input>,
+    shared: Shared,
     id: PeerId,
     local_addr: SocketAddr,
     out_addr: PeerAddr,
@@ -47,12 +48,14 @@ impl Drop for Inner {
 impl MeshSocket {
     pub(crate) fn new(
         cmds: SyncSender<Input>,
+        shared: Shared,
         id: PeerId,
         local_addr: SocketAddr,
         out_addr: PeerAddr,
     ) -> MeshSocket {
         let inner = Inner {
             cmds,
+            shared,
             id,
             local_addr,
             out_addr,
@@ -140,14 +143,20 @@ impl MeshSocket {
     /// Sends with an explicit main flag (py2p's `send(..., flag=...)`):
     /// broadcast floods, anything else reaches direct peers only.
     pub fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
-        let out = |reply| {
-            Command::Send(Outgoing::Send {
-                packets,
-                flag,
-                reply,
-            })
-        };
-        self.ask(out).unwrap_or(Err(SendError::Closed))
+        let queued = mesh_host::queue_send(
+            &self.inner.shared.gate,
+            &self.inner.id,
+            packets,
+            flag,
+            mesh_host::unix_now(),
+            |out| self.inner.cmds.send(Input::Cmd(Command::Send(out))).is_ok(),
+        )?;
+        match queued {
+            Ok(id) => Ok(id),
+            Err(waits) => self
+                .ask(|reply| Command::Send(waits.outgoing(flag, reply)))
+                .unwrap_or(Err(SendError::Closed)),
+        }
     }
 
     /// Answers `msg`: a whisper straight to its sender when it is a direct
@@ -166,15 +175,12 @@ impl MeshSocket {
 
     /// The oldest received message, or `None` at once if there is none.
     pub fn recv(&self) -> Option<Message> {
-        self.take(1, Wait::No).pop()
+        self.inner.shared.inbox.take(1).pop()
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
     pub fn recv_many(&self, n: usize) -> Vec<Message> {
-        if n == 0 {
-            return Vec::new();
-        }
-        self.take(n, Wait::No)
+        self.inner.shared.inbox.take(n)
     }
 
     /// Waits up to `timeout` for the next message. `None` when none came in
@@ -182,7 +188,7 @@ impl MeshSocket {
     /// too large to represent waits without limit.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
         let until = Instant::now().checked_add(timeout);
-        self.take(1, until.map_or(Wait::Forever, Wait::Until)).pop()
+        self.inner.shared.inbox.take_blocking(1, until).pop()
     }
 
     /// Adds a handler after the built-in ones (py2p's `register_handler`).
@@ -256,11 +262,5 @@ impl MeshSocket {
         let (tx, rx) = mpsc::channel();
         self.inner.cmds.send(Input::Cmd(make(tx))).ok()?;
         rx.recv().ok()
-    }
-
-    /// Up to `max` messages, waiting for one as `wait` says.
-    fn take(&self, max: usize, wait: Wait) -> Vec<Message> {
-        self.ask(|reply| Command::Recv { max, wait, reply })
-            .unwrap_or_default()
     }
 }

@@ -66,7 +66,11 @@ fn windowed_paced_tls_and_longer_lines_deliver_everything() {
         assert_eq!(start["event"], "bench_start");
         let count = start["count"].as_u64().unwrap();
         let name = if args.contains(&"--tls") {
-            if args.contains(&"blocking") { "blocking+tls" } else { "tokio+tls" }
+            if args.contains(&"blocking") {
+                "blocking+tls"
+            } else {
+                "tokio+tls"
+            }
         } else {
             "tokio"
         };

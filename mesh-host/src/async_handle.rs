@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Value};
 
-use crate::{Channels, Command, Outgoing, Wait};
+use crate::{Channels, Command, Outgoing, Shared};
 
 /// A runtime whose callers await their answers: its command queue and the
 /// receiving side of its one-shot replies.
@@ -40,6 +40,7 @@ pub trait AsyncChannels: Channels + Sized {
 /// whose driver is gone gets the same answer as on a closed mesh.
 pub struct AsyncHandle<A: AsyncChannels> {
     cmds: A::Commands,
+    shared: Shared,
     id: PeerId,
     local_addr: SocketAddr,
     out_addr: PeerAddr,
@@ -49,6 +50,7 @@ impl<A: AsyncChannels> Clone for AsyncHandle<A> {
     fn clone(&self) -> Self {
         AsyncHandle {
             cmds: self.cmds.clone(),
+            shared: self.shared.clone(),
             id: self.id.clone(),
             local_addr: self.local_addr,
             out_addr: self.out_addr.clone(),
@@ -72,15 +74,18 @@ where
 }
 
 impl<A: AsyncChannels> AsyncHandle<A> {
-    /// A handle on the driver listening on `cmds`.
+    /// A handle on the driver listening on `cmds`, sharing its `shared`
+    /// ([`HostDriver::shared`](crate::HostDriver::shared)).
     pub fn new(
         cmds: A::Commands,
+        shared: Shared,
         id: PeerId,
         local_addr: SocketAddr,
         out_addr: PeerAddr,
     ) -> AsyncHandle<A> {
         AsyncHandle {
             cmds,
+            shared,
             id,
             local_addr,
             out_addr,
@@ -110,16 +115,25 @@ impl<A: AsyncChannels> AsyncHandle<A> {
             .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::NotConnected, "closed")))
     }
 
-    /// Sends `packets` with `flag`, waiting out backpressure.
+    /// Sends `packets` with `flag`, waiting out backpressure. While the
+    /// mesh takes sends at once, the message is encoded and hashed here and
+    /// queued without waiting for the driver ([`SendGate`]).
     pub async fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
-        let out = |reply| {
-            Command::Send(Outgoing::Send {
-                packets,
-                flag,
-                reply,
-            })
-        };
-        self.ask(out).await.unwrap_or(Err(SendError::Closed))
+        let queued = crate::queue_send(
+            &self.shared.gate,
+            &self.id,
+            packets,
+            flag,
+            crate::unix_now(),
+            |out| A::command(&self.cmds, Command::Send(out)),
+        )?;
+        match queued {
+            Ok(id) => Ok(id),
+            Err(waits) => self
+                .ask(|reply| Command::Send(waits.outgoing(flag, reply)))
+                .await
+                .unwrap_or(Err(SendError::Closed)),
+        }
     }
 
     /// Answers `msg` with `packets`.
@@ -136,37 +150,26 @@ impl<A: AsyncChannels> AsyncHandle<A> {
     }
 
     /// The oldest received message, without waiting.
-    pub async fn recv(&self) -> Option<Message> {
-        self.take(1, Wait::No).await.pop()
+    pub fn recv(&self) -> Option<Message> {
+        self.shared.inbox.take(1).pop()
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
-    pub async fn recv_many(&self, n: usize) -> Vec<Message> {
-        if n == 0 {
-            return Vec::new();
-        }
-        self.take(n, Wait::No).await
+    pub fn recv_many(&self, n: usize) -> Vec<Message> {
+        self.shared.inbox.take(n)
     }
 
     /// Waits for the next message; `None` once the mesh is closed and its
-    /// queue is empty.
+    /// queue is empty. Cancel-safe: nothing is taken unless it is returned.
     pub async fn next(&self) -> Option<Message> {
-        self.take(1, Wait::Forever).await.pop()
+        self.next_many(1).await.pop()
     }
 
-    /// Up to `max` received messages, waiting for one as `wait` says.
-    /// Cancel-safe: messages taken by a cancelled call go back to the front
-    /// of the queue.
-    async fn take(&self, max: usize, wait: Wait) -> Vec<Message> {
-        let (reply, rx) = A::oneshot();
-        if !A::command(&self.cmds, Command::Recv { max, wait, reply }) {
-            return Vec::new();
-        }
-        let mut taking = Taking::<A> {
-            rx,
-            back: self.cmds.clone(),
-        };
-        A::answer(&mut taking.rx).await.unwrap_or_default()
+    /// Waits for at least one message and takes up to `max` (oldest first);
+    /// empty once the mesh is closed and its queue is empty. Cancel-safe.
+    pub async fn next_many(&self, max: usize) -> Vec<Message> {
+        let max = max.max(1);
+        std::future::poll_fn(|cx| self.shared.inbox.poll_take(cx, max)).await
     }
 
     /// Adds a handler after the built-in ones.
@@ -203,22 +206,5 @@ impl<A: AsyncChannels> AsyncHandle<A> {
             return None;
         }
         A::answer(&mut rx).await
-    }
-}
-
-/// Gives messages back to the driver if the receive is dropped after they
-/// were sent to it but before it returned them.
-struct Taking<A: AsyncChannels> {
-    rx: A::Answer<Vec<Message>>,
-    back: A::Commands,
-}
-
-impl<A: AsyncChannels> Drop for Taking<A> {
-    fn drop(&mut self) {
-        if let Some(msgs) = A::withdraw(&mut self.rx)
-            && !msgs.is_empty()
-        {
-            A::command(&self.back, Command::Unrecv(msgs));
-        }
     }
 }

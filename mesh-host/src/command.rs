@@ -3,9 +3,8 @@
 
 use std::fmt;
 use std::io;
-use std::time::Instant;
 
-use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
+use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, Prepared, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Value};
 
 use crate::Channels;
@@ -21,17 +20,6 @@ pub enum Command<C: Channels> {
     },
     /// A send or reply; parked while the mesh is backpressured.
     Send(Outgoing<C>),
-    /// Up to `max` messages, waiting for one as `wait` says.
-    Recv {
-        /// The most messages to take.
-        max: usize,
-        /// How long to wait while none is queued.
-        wait: Wait,
-        /// The messages (empty: none came in time, or the mesh is closed).
-        reply: C::Reply<Vec<Message>>,
-    },
-    /// Messages taken by a receive that was cancelled: back to the front.
-    Unrecv(Vec<Message>),
     /// A handler to run after the built-in ones.
     Handler(Box<dyn Handler>),
     /// A new event subscriber (dropped at once after close).
@@ -49,8 +37,6 @@ impl<C: Channels> fmt::Debug for Command<C> {
         let name = match self {
             Command::Connect { addr, .. } => return write!(f, "Connect({addr})"),
             Command::Send(out) => return out.fmt(f),
-            Command::Recv { max, wait, .. } => return write!(f, "Recv({max}, {wait:?})"),
-            Command::Unrecv(msgs) => return write!(f, "Unrecv({})", msgs.len()),
             Command::Handler(_) => "Handler",
             Command::Subscribe(_) => "Subscribe",
             Command::Routes(_) => "Routes",
@@ -58,36 +44,6 @@ impl<C: Channels> fmt::Debug for Command<C> {
             Command::Close(_) => "Close",
         };
         f.write_str(name)
-    }
-}
-
-/// How long a receive waits while no message is queued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wait {
-    /// Not at all: answer at once.
-    No,
-    /// Until this instant, then answer with nothing.
-    Until(Instant),
-    /// Until a message arrives or the mesh closes.
-    Forever,
-}
-
-impl Wait {
-    /// Whether a receive waiting this way should stop waiting at `now`.
-    pub fn is_over(self, now: Instant) -> bool {
-        match self {
-            Wait::No => true,
-            Wait::Until(t) => t <= now,
-            Wait::Forever => false,
-        }
-    }
-
-    /// The instant a waiting receive must be answered by, if any.
-    pub fn until(self) -> Option<Instant> {
-        match self {
-            Wait::Until(t) => Some(t),
-            Wait::No | Wait::Forever => None,
-        }
     }
 }
 
@@ -101,6 +57,15 @@ pub enum Outgoing<C: Channels> {
         flag: MainFlag,
         /// The message id, or why it was not sent.
         reply: C::Reply<Result<MsgId, SendError>>,
+    },
+    /// A send the handle encoded itself
+    /// ([`Mesh::send_prepared`](mesh_proto::mesh::Mesh::send_prepared)):
+    /// without a reply when the [`SendGate`](crate::SendGate) let it ahead.
+    Prepared {
+        /// The encoded message.
+        msg: Prepared,
+        /// Where its id goes, if the handle waits for it.
+        reply: Option<C::Reply<Result<MsgId, SendError>>>,
     },
     /// [`Mesh::reply`](mesh_proto::mesh::Mesh::reply).
     Reply {
@@ -119,6 +84,7 @@ impl<C: Channels> Outgoing<C> {
         match self {
             Outgoing::Send { reply, .. } => C::gave_up(reply),
             Outgoing::Reply { reply, .. } => C::gave_up(reply),
+            Outgoing::Prepared { reply, .. } => reply.as_ref().is_some_and(|r| C::gave_up(r)),
         }
     }
 }
@@ -128,6 +94,7 @@ impl<C: Channels> fmt::Debug for Outgoing<C> {
         match self {
             Outgoing::Send { flag, .. } => write!(f, "Send({flag:?})"),
             Outgoing::Reply { msg, .. } => write!(f, "Reply({})", msg.id),
+            Outgoing::Prepared { msg, .. } => write!(f, "Prepared({})", msg.id()),
         }
     }
 }

@@ -8,11 +8,11 @@ use std::fmt;
 use std::io;
 use std::time::Instant;
 
-use mesh_proto::mesh::{ConnId, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
+use mesh_proto::mesh::{ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
 
 use crate::subscribers::Subscribers;
 use crate::waiting::Waiting;
-use crate::{Command, Connection, IoEvent, Runtime};
+use crate::{Command, Connection, IoEvent, Outgoing, Runtime, Shared};
 
 /// One input of an adapter's driver.
 pub enum Input<R: Runtime> {
@@ -55,6 +55,11 @@ pub struct HostDriver<R: Runtime> {
     /// Sends and receives waiting on the core.
     waiting: Waiting<R>,
     subscribers: Subscribers<R>,
+    /// Since when reads have been paused, and whether that pause ran out
+    /// (then reading goes on until the cause is gone).
+    paused_since: Option<(Instant, bool)>,
+    /// The send gate and the inbox, shared with the handles.
+    shared: Shared,
     /// A close the core has begun, to hand to the runtime once settled.
     closing: Option<R::Reply<Result<(), SendError>>>,
     done: bool,
@@ -80,9 +85,30 @@ impl<R: Runtime> HostDriver<R> {
             links: BTreeMap::new(),
             waiting: Waiting::default(),
             subscribers: Subscribers::default(),
+            shared: Shared::default(),
+            paused_since: None,
             closing: None,
             done: false,
         }
+    }
+
+    /// What this driver's handles share with it: they send through its
+    /// gate and receive from its inbox.
+    pub fn shared(&self) -> Shared {
+        self.shared.clone()
+    }
+
+    /// While reads are paused because the application is behind, what
+    /// wakes the driver once it has caught up: [`ResumeHook::register`] the
+    /// driver's waker where it waits. `None` when the application is not
+    /// behind (writers' progress, the other reason to pause, comes in as an
+    /// input anyway).
+    pub fn resume_hook(&self) -> Option<ResumeHook> {
+        let cap = self.mesh.config().recv_queue_cap;
+        (cap > 0 && self.shared.inbox.len() > cap / 2).then(|| ResumeHook {
+            inbox: self.shared.inbox.clone(),
+            len: cap / 2,
+        })
     }
 
     /// The hosted core.
@@ -96,13 +122,47 @@ impl<R: Runtime> HostDriver<R> {
         self.done
     }
 
-    /// When the driver must wake up without an input: the core's next timer
-    /// or the first deadline of a waiting receive.
+    /// When the driver must wake up without an input: the core's next timer,
+    /// or the end of a read pause.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.mesh.poll_timeout(), self.waiting.next_deadline()) {
+        let pause_end = match self.paused_since {
+            Some((since, false)) => Some(since + crate::MAX_READ_PAUSE),
+            _ => None,
+        };
+        match (self.mesh.poll_timeout(), pause_end) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// Whether the driver should take no bytes, accepts or dials from the
+    /// network now: a peer's output queue is over half of
+    /// `max_queued_bytes` (a relay would only grow it), or the inbox is over
+    /// half of `recv_queue_cap` (the application is behind). Not reading
+    /// lets TCP push back on whoever sends to us, down to the publisher,
+    /// whose sends then wait: a line of nodes moves at its slowest hop and
+    /// loses nothing. Writers' progress is still taken. A pause lasts at
+    /// most [`MAX_READ_PAUSE`](crate::MAX_READ_PAUSE): in a cycle of nodes
+    /// all paused on each other nobody would ever read, and an application
+    /// that stopped reading must not stall the mesh; past it reading
+    /// resumes (and, as before, a peer queue that overflows closes its
+    /// connection, a full inbox drops its oldest messages).
+    ///
+    /// A driver that pauses registers its waker with a
+    /// [`resume_hook`](Self::resume_hook), so that the application catching
+    /// up wakes it.
+    pub fn reads_paused(&mut self, now: Instant) -> bool {
+        let cap = self.mesh.config().recv_queue_cap;
+        let behind = cap > 0 && self.shared.inbox.len() > cap / 2;
+        if !behind && !self.mesh.is_backpressured() {
+            self.paused_since = None;
+            return false;
+        }
+        let (since, over) = self.paused_since.get_or_insert((now, false));
+        if !*over && now.saturating_duration_since(*since) >= crate::MAX_READ_PAUSE {
+            *over = true;
+        }
+        !*over
     }
 
     /// Takes one input at `now`, then finishes the turn
@@ -120,8 +180,26 @@ impl<R: Runtime> HostDriver<R> {
         match input {
             Input::Command(cmd) => self.command(rt, cmd, now),
             Input::HandlesDropped => self.handles_dropped(rt, now),
-            Input::Io(event) => self.io(rt, event, now),
+            Input::Io(event) => {
+                self.io(rt, event, now);
+                // Before the core's own queue could fill within a turn.
+                self.deliver();
+            }
             Input::Wake => {}
+        }
+    }
+
+    /// Moves what the core received to the inbox; the oldest beyond the
+    /// receive queue's bound are dropped there, and reported as `Lagged`.
+    fn deliver(&mut self) {
+        let msgs = self.mesh.recv_many(usize::MAX);
+        if msgs.is_empty() {
+            return;
+        }
+        let cap = self.mesh.config().recv_queue_cap;
+        let dropped = self.shared.inbox.push(msgs, cap);
+        if dropped > 0 {
+            self.subscribers.publish(Event::Lagged { dropped });
         }
     }
 
@@ -144,11 +222,15 @@ impl<R: Runtime> HostDriver<R> {
                     self.links.insert(conn, Link::Dialing(Some(reply)));
                 }
             }
-            Command::Send(out) => self.waiting.park(out),
-            Command::Recv { max, wait, reply } => {
-                self.waiting.recv(&mut self.mesh, max, wait, reply, now);
+            Command::Send(out) => {
+                if let Outgoing::Prepared { msg, reply: None } = &out {
+                    self.shared.gate.taken(msg.len());
+                }
+                self.waiting.park(out);
+                // Now, not at the end of the turn: a close or anything else
+                // the caller asked after this send must come after it.
+                self.waiting.send_parked(&mut self.mesh, now);
             }
-            Command::Unrecv(msgs) => self.waiting.unrecv(msgs),
             Command::Handler(mut h) => self
                 .mesh
                 .register_handler(move |m: &Message, cx: &mut HandlerCx<'_>| h.handle(m, cx)),
@@ -162,7 +244,10 @@ impl<R: Runtime> HostDriver<R> {
                 let _ = R::reply(reply, self.mesh.routes().map(|(p, _)| p.clone()).collect());
             }
             Command::Counters(reply) => {
-                let _ = R::reply(reply, self.mesh.counters().clone());
+                let mut counters = self.mesh.counters().clone();
+                // Dropped from a full inbox, as the core counts its own queue's.
+                counters.queue_drops += self.shared.inbox.dropped();
+                let _ = R::reply(reply, counters);
             }
             Command::Close(reply) => match self.mesh.close(now) {
                 Ok(()) => {
@@ -248,14 +333,19 @@ impl<R: Runtime> HostDriver<R> {
         while let Some(out) = self.mesh.poll_output() {
             self.output(rt, out, now);
         }
-        self.waiting.serve(&mut self.mesh, now);
+        self.deliver();
         if self.mesh.is_closed() {
-            // The close's own events are out: end the event streams.
+            // The close's own events are out: end the event streams, and
+            // receivers get what is queued, then nothing.
             self.subscribers.clear();
+            self.shared.inbox.close();
         }
         if let Some(reply) = self.closing.take() {
             rt.finish_close(reply);
         }
+        let open =
+            !self.mesh.is_closed() && !self.waiting.has_parked() && !self.mesh.is_backpressured();
+        self.shared.gate.set_open(open);
     }
 
     fn output(&mut self, rt: &mut R, out: Output, now: Instant) {
@@ -289,4 +379,27 @@ impl<R: Runtime> HostDriver<R> {
 /// The error a dial or connect gets once the mesh is closed.
 pub fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the mesh socket is closed")
+}
+
+impl<R: Runtime> Drop for HostDriver<R> {
+    /// Receivers waiting on a driver that is gone get nothing, not a hang.
+    fn drop(&mut self) {
+        self.shared.inbox.close();
+    }
+}
+
+/// Wakes a driver paused on a full inbox once the application caught up
+/// ([`HostDriver::resume_hook`]).
+#[derive(Debug)]
+pub struct ResumeHook {
+    inbox: std::sync::Arc<crate::Inbox>,
+    len: usize,
+}
+
+impl ResumeHook {
+    /// Wakes `waker` once the inbox is down to half its bound; `false` if it
+    /// is already (the driver should look again at once).
+    pub fn register(&self, waker: &std::task::Waker) -> bool {
+        self.inbox.wake_when_drained(self.len, waker)
+    }
 }

@@ -32,26 +32,34 @@ mod channels;
 mod command;
 mod driver;
 mod handshake_slots;
+mod inbox;
 mod io_event;
 mod options;
 mod outcome;
+mod run;
 mod runtime;
+mod send_gate;
+mod shared;
 mod subscribers;
-mod turns;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod turns;
 mod waiting;
 mod write_batch;
 
 pub use async_handle::{AsyncChannels, AsyncHandle};
 pub use channels::{Channels, Publish};
-pub use command::{Command, Outgoing, Wait};
-pub use driver::{HostDriver, Input, closed};
+pub use command::{Command, Outgoing};
+pub use driver::{HostDriver, Input, ResumeHook, closed};
 pub use handshake_slots::{HandshakeSlot, HandshakeSlots};
+pub use inbox::Inbox;
 pub use io_event::{IoEvent, WriteEnd};
 pub use options::{Options, Timeouts};
 pub use outcome::{WriteFailure, dialed};
+pub use run::{Sources, run};
 pub use runtime::{Connection, Runtime};
+pub use send_gate::{SEND_AHEAD, SEND_AHEAD_BYTES, SendGate, Waits, queue as queue_send, unix_now};
+pub use shared::Shared;
 pub use turns::Turns;
 pub use write_batch::{WRITE_BATCH, WriteBatch};
 
@@ -73,6 +81,10 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// synchronous calls are. After this many commands in a row, I/O gets one
 /// turn, so a busy caller cannot starve the network.
 pub const COMMAND_BURST: usize = 64;
+
+/// How long a driver stops reading, at most, while a peer's output queue is
+/// over half of `max_queued_bytes` (see [`HostDriver::reads_paused`]).
+pub const MAX_READ_PAUSE: Duration = Duration::from_millis(250);
 
 /// Inputs an async driver takes in one turn, at most, before it settles
 /// the core's outputs once (so timers and callers are served between

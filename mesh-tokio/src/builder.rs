@@ -87,7 +87,7 @@ impl Builder {
                 .start(host, local, Instant::now(), unix_now, std::process::id());
         let (id, out_addr) = (mesh.id().clone(), mesh.config().out_addr.clone());
         let span = mesh_host::node_span(&id, local.port());
-        let cmds = Driver::spawn(mesh, listener, timeouts, security, span);
-        Ok(MeshSocket::new(cmds, id, local, out_addr))
+        let (cmds, shared) = Driver::spawn(mesh, listener, timeouts, security, span);
+        Ok(MeshSocket::new(cmds, shared, id, local, out_addr))
     }
 }

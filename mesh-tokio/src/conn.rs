@@ -41,6 +41,7 @@ impl ConnTasks {
         conn: ConnId,
         stream: S,
         io: mpsc::Sender<IoEvent>,
+        ctl: mpsc::UnboundedSender<IoEvent>,
         write_stall: Duration,
         alive: mpsc::Sender<()>,
     ) -> ConnTasks
@@ -50,13 +51,12 @@ impl ConnTasks {
         let (r, w) = tokio::io::split(stream);
         // Inside the node's span (the driver spawns us).
         let span = tracing::info_span!("conn", id = conn.0);
-        let reader =
-            tokio::spawn(read_loop(conn, r, io.clone()).instrument(span.clone())).abort_handle();
+        let reader = tokio::spawn(read_loop(conn, r, io).instrument(span.clone())).abort_handle();
         let (tx, rx) = mpsc::unbounded_channel();
         let linger = reader.clone();
         tokio::spawn(
             async move {
-                write_loop(conn, w, rx, io, write_stall, linger).await;
+                write_loop(conn, w, rx, ctl, write_stall, linger).await;
                 drop(alive);
             }
             .instrument(span),
@@ -122,7 +122,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     conn: ConnId,
     mut w: W,
     mut rx: mpsc::UnboundedReceiver<WriterCmd>,
-    io: mpsc::Sender<IoEvent>,
+    ctl: mpsc::UnboundedSender<IoEvent>,
     write_stall: Duration,
     reader: AbortHandle,
 ) {
@@ -146,7 +146,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             let n = write_batch(&mut w, batch.bytes(), write_stall).await?;
             batch.clear();
             // One report per batch. The driver may be gone (closing): keep flushing.
-            let _ = io.send(IoEvent::Written { conn, n }).await;
+            let _ = ctl.send(IoEvent::Written { conn, n });
             if closing {
                 break;
             }
@@ -169,7 +169,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         Err(failure) => {
             let end = failure.end(conn, write_stall);
             reader.abort();
-            let _ = io.send(IoEvent::WriterDone { conn, end }).await;
+            let _ = ctl.send(IoEvent::WriterDone { conn, end });
         }
     }
 }

@@ -3,16 +3,17 @@
 //! handles, I/O events from the connection tasks and its one timer, and
 //! hands each to the host driver, which does the rest.
 
-use std::future::poll_fn;
-use std::pin::pin;
-use std::task::Poll;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-use mesh_host::{self, HandshakeSlots, HostDriver, Input, Timeouts, Turns};
+use mesh_host::{self, HandshakeSlots, HostDriver, Shared, Sources, Timeouts};
 use mesh_proto::mesh::Mesh;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio::time::Sleep;
 
 use crate::net::{self, Security, Stream};
 use crate::runtime::Tokio;
@@ -29,8 +30,33 @@ pub(crate) type Command = mesh_host::Command<Tokio>;
 pub(crate) struct Driver {
     host: HostDriver<Tokio>,
     rt: Tokio,
+    src: TokioSources,
+}
+
+/// What the driver waits on.
+struct TokioSources {
     cmds: mpsc::UnboundedReceiver<Command>,
     io_rx: mpsc::Receiver<IoEvent>,
+    ctl_rx: mpsc::UnboundedReceiver<IoEvent>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Sources<Tokio> for TokioSources {
+    fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+        self.ctl_rx.poll_recv(cx)
+    }
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
+        self.io_rx.poll_recv(cx)
+    }
+    fn poll_cmd(&mut self, cx: &mut Context<'_>) -> Poll<Option<Command>> {
+        self.cmds.poll_recv(cx)
+    }
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.timer.as_mut().poll(cx)
+    }
+    fn set_timer(&mut self, at: Instant) {
+        self.timer.as_mut().reset(at.into());
+    }
 }
 
 impl Driver {
@@ -41,9 +67,10 @@ impl Driver {
         timeouts: Timeouts,
         security: Security,
         span: tracing::Span,
-    ) -> mpsc::UnboundedSender<Command> {
+    ) -> (mpsc::UnboundedSender<Command>, Shared) {
         let (cmd_tx, cmds) = mpsc::unbounded_channel();
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (alive, flushed) = mpsc::channel(1);
         let slots = HandshakeSlots::new(mesh.config().max_pending_handshakes);
         let listener = tokio::spawn(
@@ -52,85 +79,28 @@ impl Driver {
         );
         let rt = Tokio {
             io_tx,
+            ctl_tx,
             listener: Some(listener),
             alive: Some(alive),
             flushed: Some(flushed),
             timeouts,
             security,
         };
-        let driver = Driver {
-            host: HostDriver::new(mesh),
-            rt,
+        let host = HostDriver::new(mesh);
+        let shared = host.shared();
+        let src = TokioSources {
             cmds,
             io_rx,
+            ctl_rx,
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         };
+        let driver = Driver { host, rt, src };
         // Connection tasks are spawned inside it, and nest their spans in it.
         tokio::spawn(driver.run().instrument(span));
-        cmd_tx
+        (cmd_tx, shared)
     }
 
     async fn run(mut self) {
-        let mut timer = pin!(tokio::time::sleep(Duration::ZERO));
-        let mut armed: Option<Instant> = None;
-        let mut turns = Turns::default();
-        while !self.host.is_done() {
-            let io_first = turns.io_first();
-            let input = poll_fn(|cx| {
-                if io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_recv(cx) {
-                    return Poll::Ready(Input::Io(e));
-                }
-                if let Poll::Ready(c) = self.cmds.poll_recv(cx) {
-                    return Poll::Ready(c.map_or(Input::HandlesDropped, Input::Command));
-                }
-                if !io_first && let Poll::Ready(Some(e)) = self.io_rx.poll_recv(cx) {
-                    return Poll::Ready(Input::Io(e));
-                }
-                if armed.is_some() && timer.as_mut().poll(cx).is_ready() {
-                    armed = None;
-                    return Poll::Ready(Input::Wake);
-                }
-                Poll::Pending
-            })
-            .await;
-            let now = Instant::now();
-            turns.took(&input);
-            self.host.take(&mut self.rt, input, now);
-            // Everything else already waiting joins this turn.
-            for _ in 1..mesh_host::TURN_INPUTS {
-                let Some(input) = self.ready(&turns) else {
-                    break;
-                };
-                turns.took(&input);
-                self.host.take(&mut self.rt, input, now);
-            }
-            self.host.finish_turn(&mut self.rt, now);
-            // The timer is touched only when the deadline moves.
-            let next = self.host.next_deadline();
-            if next != armed {
-                if let Some(at) = next {
-                    timer.as_mut().reset(at.into());
-                }
-                armed = next;
-            }
-        }
-        tracing::debug!(id = %self.host.mesh().id(), "driver done");
-    }
-
-    /// An input that is ready now, commands first unless I/O's turn has come.
-    fn ready(&mut self, turns: &Turns) -> Option<Input<Tokio>> {
-        if self.host.is_done() {
-            return None;
-        }
-        let io = |d: &mut Self| d.io_rx.try_recv().ok().map(Input::Io);
-        let cmd = |d: &mut Self| match d.cmds.try_recv() {
-            Ok(c) => Some(Input::Command(c)),
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(Input::HandlesDropped),
-            Err(mpsc::error::TryRecvError::Empty) => None,
-        };
-        if turns.io_first() {
-            io(self).or_else(|| cmd(self))
-        } else {
-            cmd(self).or_else(|| io(self))
-        }
+        mesh_host::run(&mut self.host, &mut self.rt, &mut self.src).await;
     }
 }

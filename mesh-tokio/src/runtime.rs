@@ -17,6 +17,8 @@ use crate::net::{self, Security, Stream};
 /// What the driver's tasks share, and what a close waits for.
 pub(crate) struct Tokio {
     pub(crate) io_tx: mpsc::Sender<IoEvent>,
+    /// Writers' progress and failures: taken even while reads are paused.
+    pub(crate) ctl_tx: mpsc::UnboundedSender<IoEvent>,
     /// The accept loop, aborted on close (close waits until it is gone).
     pub(crate) listener: Option<JoinHandle<()>>,
     /// Cloned into every writer; once all are dropped, every writer has flushed.
@@ -77,8 +79,15 @@ impl Runtime for Tokio {
     fn open(&mut self, conn: ConnId, stream: Stream) -> io::Result<ConnTasks> {
         // Gone only once a close has finished, when nothing is opened.
         let alive = self.alive.clone().ok_or_else(mesh_host::closed)?;
-        let (io, write_stall) = (self.io_tx.clone(), self.timeouts.write_stall);
-        Ok(ConnTasks::spawn(conn, stream, io, write_stall, alive))
+        let (io, ctl) = (self.io_tx.clone(), self.ctl_tx.clone());
+        Ok(ConnTasks::spawn(
+            conn,
+            stream,
+            io,
+            ctl,
+            self.timeouts.write_stall,
+            alive,
+        ))
     }
 
     fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()> {

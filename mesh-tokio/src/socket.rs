@@ -37,12 +37,13 @@ impl fmt::Debug for MeshSocket {
 impl MeshSocket {
     pub(crate) fn new(
         cmds: mpsc::UnboundedSender<Command>,
+        shared: mesh_host::Shared,
         id: PeerId,
         local_addr: SocketAddr,
         out_addr: PeerAddr,
     ) -> MeshSocket {
         MeshSocket {
-            inner: AsyncHandle::new(cmds, id, local_addr, out_addr),
+            inner: AsyncHandle::new(cmds, shared, id, local_addr, out_addr),
         }
     }
 
@@ -133,19 +134,26 @@ impl MeshSocket {
 
     /// The oldest received message, or `None` at once if there is none.
     pub async fn recv(&self) -> Option<Message> {
-        self.inner.recv().await
+        self.inner.recv()
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
     pub async fn recv_many(&self, n: usize) -> Vec<Message> {
-        self.inner.recv_many(n).await
+        self.inner.recv_many(n)
     }
 
     /// Waits for the next message; `None` once the socket is closed and its
-    /// queue is empty. Cancel-safe: a message taken by a cancelled call goes
-    /// back to the front of the queue.
+    /// queue is empty. Cancel-safe: a message is taken only by the call that
+    /// returns it.
     pub async fn next(&self) -> Option<Message> {
         self.inner.next().await
+    }
+
+    /// Waits for at least one message, then takes up to `max` of those
+    /// queued, oldest first (one wake-up for a burst); empty once the socket
+    /// is closed and its queue is empty. Cancel-safe.
+    pub async fn next_many(&self, max: usize) -> Vec<Message> {
+        self.inner.next_many(max).await
     }
 
     /// Adds a handler after the built-in ones (py2p's `register_handler`);

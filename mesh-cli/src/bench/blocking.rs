@@ -16,9 +16,9 @@ use super::record::{Outcome, Plan, Recorder};
 /// Binds, links and waits for a line of `nodes` blocking nodes.
 pub fn build(nodes: usize, tls: bool) -> io::Result<Vec<MeshSocket>> {
     let mut line: Vec<MeshSocket> = Vec::with_capacity(nodes);
-    for _ in 0..nodes {
+    for i in 0..nodes {
         let node = MeshSocket::builder(protocol(tls))
-            .config(configure)
+            .config(configure(i == nodes - 1))
             .bind("127.0.0.1", 0)?;
         line.push(node);
     }
@@ -30,7 +30,10 @@ pub fn build(nodes: usize, tls: bool) -> io::Result<Vec<MeshSocket>> {
         let want = if i == 0 || i == nodes - 1 { 1 } else { 2 };
         while node.routes().len() < want {
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the line did not form"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the line did not form",
+                ));
             }
             thread::sleep(Duration::from_millis(5));
         }
@@ -63,7 +66,9 @@ pub fn run(line: &[MeshSocket], plan: Plan, progress: bool) -> Outcome {
     let mut rec = Recorder::new(&plan, epoch, progress);
     rec.start(epoch);
     while rec.delivered < plan.count {
-        let wait = rec.stall_at(&plan).saturating_duration_since(Instant::now());
+        let wait = rec
+            .stall_at(&plan)
+            .saturating_duration_since(Instant::now());
         let Some(msg) = last.recv_timeout(wait) else {
             break;
         };
@@ -82,7 +87,8 @@ pub fn run(line: &[MeshSocket], plan: Plan, progress: bool) -> Outcome {
     }
     // Unblocks a publisher waiting for a token, then lets it end.
     drop(returned);
-    let outcome = rec.finish(epoch);
+    let mut outcome = rec.finish(epoch);
+    outcome.node_counters = line.iter().map(MeshSocket::counters).collect();
     if outcome.delivered == plan.count {
         let _ = publisher.join();
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_lite::future;
-use mesh_proto::mesh::{Message, SendError};
+use mesh_proto::mesh::{Counters, Message, SendError};
 use mesh_proto::wire::Value;
 use tokio::sync::Semaphore;
 
@@ -18,8 +18,9 @@ use super::record::{Outcome, Plan, Recorder};
 
 /// A mesh socket as the bench uses it.
 pub trait LineNode: Clone + Send + Sync + Sized + 'static {
-    /// Binds a node on loopback, port 0, speaking TLS if asked.
-    fn bind(tls: bool) -> impl Future<Output = io::Result<Self>> + Send;
+    /// Binds a node on loopback, port 0, speaking TLS if asked; only the
+    /// `last` keeps a receive queue.
+    fn bind(tls: bool, last: bool) -> impl Future<Output = io::Result<Self>> + Send;
     /// The port it listens on.
     fn port(&self) -> u16;
     /// Dials a node on loopback.
@@ -31,6 +32,8 @@ pub trait LineNode: Clone + Send + Sync + Sized + 'static {
     /// Waits for at least one message and takes what else is queued (empty
     /// once the node is closed).
     fn next_batch(&self) -> impl Future<Output = Vec<Message>> + Send;
+    /// Its core's counters.
+    fn counters(&self) -> impl Future<Output = Counters> + Send;
     /// Closes it.
     fn close(&self) -> impl Future<Output = ()> + Send;
     /// Sleeps until `at` on this runtime.
@@ -40,8 +43,8 @@ pub trait LineNode: Clone + Send + Sync + Sized + 'static {
 /// Binds `nodes` nodes, links them in a line and waits for every handshake.
 pub async fn build<N: LineNode>(nodes: usize, tls: bool) -> io::Result<Vec<N>> {
     let mut line: Vec<N> = Vec::with_capacity(nodes);
-    for _ in 0..nodes {
-        line.push(N::bind(tls).await?);
+    for i in 0..nodes {
+        line.push(N::bind(tls, i == nodes - 1).await?);
     }
     for i in 1..nodes {
         line[i].connect(line[i - 1].port()).await?;
@@ -51,7 +54,10 @@ pub async fn build<N: LineNode>(nodes: usize, tls: bool) -> io::Result<Vec<N>> {
         let want = if i == 0 || i == nodes - 1 { 1 } else { 2 };
         while node.peers().await < want {
             if Instant::now() > deadline {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "the line did not form"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the line did not form",
+                ));
             }
             N::sleep_until(Instant::now() + Duration::from_millis(5)).await;
         }
@@ -117,7 +123,11 @@ pub async fn run<N: LineNode>(line: &[N], plan: Plan, progress: bool) -> Outcome
     if let Some(w) = &window {
         w.close();
     }
-    rec.finish(epoch)
+    let mut outcome = rec.finish(epoch);
+    for n in line {
+        outcome.node_counters.push(n.counters().await);
+    }
+    outcome
 }
 
 /// Closes every node of a line.

@@ -76,7 +76,10 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     };
     let nodes = usize::from(args.nodes);
     let progress = !args.json;
-    let tokio = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail("cannot start tokio", &e),
     };
@@ -86,9 +89,9 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         Runtime::Tokio => tokio.block_on(async_line::<mesh_tokio::MeshSocket>(
             nodes, args.tls, plan, progress,
         )),
-        Runtime::AsyncStd => async_std::task::block_on(
-            async_line::<mesh_async_std::MeshSocket>(nodes, args.tls, plan, progress),
-        ),
+        Runtime::AsyncStd => async_std::task::block_on(async_line::<mesh_async_std::MeshSocket>(
+            nodes, args.tls, plan, progress,
+        )),
         Runtime::Smol => smol::block_on(async_line::<mesh_async_std::MeshSocket>(
             nodes, args.tls, plan, progress,
         )),

@@ -5,7 +5,7 @@ use std::io;
 use std::time::Instant;
 
 use bytes::Bytes;
-use mesh_proto::mesh::{Config, Message, SendError};
+use mesh_proto::mesh::{Config, Counters, Message, SendError};
 use mesh_proto::wire::{Encryption, Protocol, Value};
 
 use super::line::LineNode;
@@ -20,18 +20,24 @@ pub fn protocol(tls: bool) -> Protocol {
     Protocol::new("bench", enc)
 }
 
-/// A line stays a line: no node dials the peers it hears about.
-pub fn configure(cfg: &mut Config) {
-    cfg.max_outgoing = 0;
+/// A line stays a line: no node dials the peers it hears about. Every node
+/// but the last only relays: no receive queue (nothing would read it).
+pub fn configure(last: bool) -> impl FnOnce(&mut Config) + Send + 'static {
+    move |cfg| {
+        cfg.max_outgoing = 0;
+        if !last {
+            cfg.recv_queue_cap = 0;
+        }
+    }
 }
 
 /// Messages taken per batch by the counting node.
 pub const BATCH: usize = 4096;
 
 impl LineNode for mesh_tokio::MeshSocket {
-    async fn bind(tls: bool) -> io::Result<Self> {
+    async fn bind(tls: bool, last: bool) -> io::Result<Self> {
         Self::builder(protocol(tls))
-            .config(configure)
+            .config(configure(last))
             .bind("127.0.0.1", 0)
             .await
     }
@@ -52,12 +58,10 @@ impl LineNode for mesh_tokio::MeshSocket {
             .map(drop)
     }
     async fn next_batch(&self) -> Vec<Message> {
-        let Some(first) = self.next().await else {
-            return Vec::new();
-        };
-        let mut batch = vec![first];
-        batch.extend(self.recv_many(BATCH).await);
-        batch
+        self.next_many(BATCH).await
+    }
+    async fn counters(&self) -> Counters {
+        mesh_tokio::MeshSocket::counters(self).await
     }
     async fn close(&self) {
         let _ = mesh_tokio::MeshSocket::close(self).await;
@@ -68,9 +72,9 @@ impl LineNode for mesh_tokio::MeshSocket {
 }
 
 impl LineNode for mesh_async_std::MeshSocket {
-    async fn bind(tls: bool) -> io::Result<Self> {
+    async fn bind(tls: bool, last: bool) -> io::Result<Self> {
         Self::builder(protocol(tls))
-            .config(configure)
+            .config(configure(last))
             .bind("127.0.0.1", 0)
             .await
     }
@@ -91,12 +95,10 @@ impl LineNode for mesh_async_std::MeshSocket {
             .map(drop)
     }
     async fn next_batch(&self) -> Vec<Message> {
-        let Some(first) = self.next().await else {
-            return Vec::new();
-        };
-        let mut batch = vec![first];
-        batch.extend(self.recv_many(BATCH).await);
-        batch
+        self.next_many(BATCH).await
+    }
+    async fn counters(&self) -> Counters {
+        mesh_async_std::MeshSocket::counters(self).await
     }
     async fn close(&self) {
         let _ = mesh_async_std::MeshSocket::close(self).await;

@@ -31,7 +31,11 @@ impl Progress {
         self.next = now + Duration::from_millis(250);
         let pct = delivered * 100 / self.count.max(1);
         let bar = "#".repeat((pct / 4) as usize);
-        let _ = write!(std::io::stderr(), "\r[{bar:<25}] {delivered}/{}", self.count);
+        let _ = write!(
+            std::io::stderr(),
+            "\r[{bar:<25}] {delivered}/{}",
+            self.count
+        );
         self.shown = true;
     }
 

@@ -101,6 +101,7 @@ impl Recorder {
             p50: self.hist.quantile(0.5),
             p99: self.hist.quantile(0.99),
             peak_rss_kib: None,
+            node_counters: Vec::new(),
         }
     }
 }
@@ -116,9 +117,18 @@ pub struct Outcome {
     pub p99: Option<Duration>,
     /// The process's peak resident set during the run.
     pub peak_rss_kib: Option<u64>,
+    /// Each mesh node's counters after the run, first to last (none for the
+    /// raw baseline).
+    pub node_counters: Vec<mesh_proto::mesh::Counters>,
 }
 
 impl Outcome {
+    /// Messages the nodes' receive queues dropped (full: the application
+    /// did not keep up).
+    pub fn queue_drops(&self) -> u64 {
+        self.node_counters.iter().map(|c| c.queue_drops).sum()
+    }
+
     /// Delivered messages per second.
     pub fn msgs_per_s(&self) -> f64 {
         if self.seconds > 0.0 {

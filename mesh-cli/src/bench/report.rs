@@ -16,7 +16,11 @@ pub fn runtime_name(rt: Runtime, tls: bool) -> String {
         Runtime::Smol => "smol",
         Runtime::Blocking => "blocking",
     };
-    if tls { format!("{name}+tls") } else { name.to_string() }
+    if tls {
+        format!("{name}+tls")
+    } else {
+        name.to_string()
+    }
 }
 
 fn load(plan: &Plan) -> String {
@@ -62,6 +66,9 @@ fn us(d: Option<std::time::Duration>) -> Option<f64> {
 /// One run's figures.
 pub fn outcome(args: &BenchArgs, name: &str, plan: &Plan, o: &Outcome) {
     let mbps = o.msgs_per_s() * plan.size as f64 / 1e6;
+    for (i, c) in o.node_counters.iter().enumerate() {
+        tracing::debug!(node = i, ?c, "counters");
+    }
     if args.json {
         outln!(
             "{}",
@@ -71,6 +78,7 @@ pub fn outcome(args: &BenchArgs, name: &str, plan: &Plan, o: &Outcome) {
                 "delivered": o.delivered,
                 "count": plan.count,
                 "duplicates": o.duplicates,
+                "queue_drops": o.queue_drops(),
                 "seconds": o.seconds,
                 "msgs_per_s": o.msgs_per_s().round(),
                 "mb_per_s": (mbps * 100.0).round() / 100.0,
@@ -85,8 +93,12 @@ pub fn outcome(args: &BenchArgs, name: &str, plan: &Plan, o: &Outcome) {
     let rss = o
         .peak_rss_kib
         .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let drops = match o.queue_drops() {
+        0 => String::new(),
+        n => format!(" ({n} dropped from a full receive queue)"),
+    };
     outln!(
-        "  {name:<14} delivered {}/{} in {:.3} s: {:.0} msgs/s, {:.1} MB/s, p50 {}, p99 {}, peak RSS {rss}",
+        "  {name:<14} delivered {}/{}{drops} in {:.3} s: {:.0} msgs/s, {:.1} MB/s, p50 {}, p99 {}, peak RSS {rss}",
         o.delivered,
         plan.count,
         o.seconds,

@@ -1,14 +1,11 @@
 //! `next_deadline`: the core's next timer, or a waiting receive's deadline
 //! when that comes first.
 
-use std::time::Instant;
+use std::time::Duration;
 
-use mesh_host::{Command, IoEvent, Wait};
+use mesh_host::{IoEvent, MAX_READ_PAUSE};
 
-use mesh_proto::mesh::Message;
-
-use crate::fake_runtime::{Slot, slot};
-use crate::node::{Node, addr, at};
+use crate::node::{Node, addr, at, pump};
 
 /// Node 1 with one opened dial awaiting its handshake (core timer at 10 s).
 fn awaiting_handshake() -> Node {
@@ -25,19 +22,6 @@ fn awaiting_handshake() -> Node {
 }
 
 /// A receive waiting until `until`; the caller waits while the slot lives.
-fn wait_until(node: &mut Node, until: Instant) -> Slot<Vec<Message>> {
-    let reply = slot();
-    node.command(
-        Command::Recv {
-            max: 1,
-            wait: Wait::Until(until),
-            reply: reply.clone(),
-        },
-        at(0),
-    );
-    reply
-}
-
 #[test]
 fn idle_driver_has_no_deadline() {
     let a = Node::new(1);
@@ -53,15 +37,24 @@ fn next_deadline_is_the_cores_poll_timeout() {
 }
 
 #[test]
-fn an_earlier_receive_deadline_comes_first() {
-    let mut a = awaiting_handshake();
-    let _waiting = wait_until(&mut a, at(3));
-    assert_eq!(a.driver.next_deadline(), Some(at(3)));
-}
-
-#[test]
-fn a_later_receive_deadline_does_not_hide_the_cores_timer() {
-    let mut a = awaiting_handshake();
-    let _waiting = wait_until(&mut a, at(20));
-    assert_eq!(a.driver.next_deadline(), Some(at(10)));
+fn a_read_pause_ends_by_itself() {
+    // A tiny inbox: three queued messages are over half of it.
+    let (mut a, ac, mut b, bc) = crate::node::linked_pair_with(at(0), |c| c.recv_queue_cap = 4);
+    for text in ["1", "2", "3"] {
+        crate::receive::broadcast(&mut a, text);
+    }
+    pump(&mut a, ac, &mut b, bc, at(0));
+    assert_eq!(b.driver.shared().inbox.len(), 3);
+    assert!(b.driver.reads_paused(at(0)), "the application is behind");
+    let end = at(0) + MAX_READ_PAUSE;
+    assert_eq!(
+        b.driver.next_deadline(),
+        Some(end),
+        "the pause's end wakes the driver"
+    );
+    assert!(b.driver.reads_paused(end - Duration::from_millis(1)));
+    assert!(
+        !b.driver.reads_paused(end),
+        "past the longest pause, reading resumes"
+    );
 }

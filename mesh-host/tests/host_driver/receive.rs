@@ -1,29 +1,20 @@
-//! Receives: answered by arriving messages, by their deadline, or at once.
+//! Receives: what arrives lands in the inbox the handles share, bounded by
+//! `recv_queue_cap` (oldest dropped first, reported as `Lagged` and counted),
+//! wakes waiting receivers, ends with the mesh, and pauses reading while
+//! the application is behind.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 
-use mesh_host::{Command, Input, Outgoing, Wait};
-use mesh_proto::mesh::Message;
+use mesh_host::{Command, Outgoing};
+use mesh_proto::mesh::{Event, Message};
 use mesh_proto::wire::{MainFlag, Value};
 
-use crate::fake_runtime::{FakeRuntime, Slot, slot};
-use crate::node::{Node, at, linked_pair, pump};
+use crate::fake_runtime::{Events, FakeRuntime, slot};
+use crate::node::{Node, at, linked_pair, linked_pair_with, pump};
 
-fn recv(node: &mut Node, max: usize, wait: Wait) -> Slot<Vec<Message>> {
-    let reply = slot();
-    node.command(
-        Command::Recv {
-            max,
-            wait,
-            reply: reply.clone(),
-        },
-        at(0),
-    );
-    reply
-}
-
-fn broadcast(node: &mut Node, text: &str) {
+pub fn broadcast(node: &mut Node, text: &str) {
     let reply = slot();
     let send: Outgoing<FakeRuntime> = Outgoing::Send {
         packets: vec![Value::from(text)],
@@ -38,80 +29,150 @@ fn text(msg: &Message) -> Option<&str> {
     msg.packets.get(1).and_then(Value::as_str)
 }
 
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn counting_waker() -> (Arc<Count>, Waker) {
+    let count = Arc::new(Count::default());
+    (count.clone(), Waker::from(count))
+}
+
 #[test]
-fn bytes_in_answer_a_waiting_receive() {
+fn bytes_in_land_in_the_inbox_and_wake_a_waiting_receiver() {
     let (mut a, ac, mut b, bc) = linked_pair(at(0));
-    let waiting = recv(&mut b, 10, Wait::Forever);
-    assert!(waiting.borrow().is_none(), "nothing queued yet: it waits");
+    let inbox = b.driver.shared().inbox;
+    let (woken, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(
+        inbox.poll_take(&mut cx, 10).is_pending(),
+        "nothing yet: it waits"
+    );
 
     broadcast(&mut a, "hello");
     pump(&mut a, ac, &mut b, bc, at(0));
 
-    let msgs = waiting.borrow_mut().take().expect("answered");
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    let Poll::Ready(msgs) = inbox.poll_take(&mut cx, 10) else {
+        panic!("a message is there");
+    };
     assert_eq!(msgs.iter().map(text).collect::<Vec<_>>(), [Some("hello")]);
     assert_eq!(&msgs[0].sender, a.driver.mesh().id());
+    assert!(inbox.take(10).is_empty(), "taken once");
 }
 
 #[test]
-fn receive_that_does_not_wait_is_answered_empty_at_once() {
-    let mut a = Node::new(1);
-    let reply = recv(&mut a, 10, Wait::No);
-    assert_eq!(reply.borrow_mut().take().map(|m| m.len()), Some(0));
-}
-
-#[test]
-fn receive_with_a_deadline_times_out_on_the_wake_past_it() {
-    let mut a = Node::new(1);
-    let reply = recv(&mut a, 10, Wait::Until(at(5)));
+fn messages_come_out_in_order_and_a_take_without_messages_is_empty() {
+    let (mut a, ac, mut b, bc) = linked_pair(at(0));
+    let inbox = b.driver.shared().inbox;
+    assert!(inbox.take(10).is_empty());
+    for t in ["first", "second", "third"] {
+        broadcast(&mut a, t);
+    }
+    pump(&mut a, ac, &mut b, bc, at(0));
     assert_eq!(
-        a.driver.next_deadline(),
-        Some(at(5)),
-        "the driver must wake for it"
+        inbox.take(1).iter().map(text).collect::<Vec<_>>(),
+        [Some("first")]
     );
-
-    a.step(Input::Wake, at(4));
-    assert!(reply.borrow().is_none(), "not yet");
-
-    a.step(Input::Wake, at(5));
-    assert_eq!(reply.borrow_mut().take().map(|m| m.len()), Some(0));
-    assert_eq!(a.driver.next_deadline(), None, "nothing left to wake for");
-}
-
-#[test]
-fn a_message_skips_a_receive_whose_caller_gave_up() {
-    let (mut a, ac, mut b, bc) = linked_pair(at(0));
-    drop(recv(&mut b, 10, Wait::Forever)); // the caller went away
-    let second = recv(&mut b, 10, Wait::Forever);
-
-    broadcast(&mut a, "hello");
-    pump(&mut a, ac, &mut b, bc, at(0));
-
-    assert_eq!(second.borrow_mut().take().map(|m| m.len()), Some(1));
-}
-
-#[test]
-fn messages_given_back_are_received_first() {
-    let (mut a, ac, mut b, bc) = linked_pair(at(0));
-    broadcast(&mut a, "first");
-    broadcast(&mut a, "second");
-    pump(&mut a, ac, &mut b, bc, at(0));
-    let taken = recv(&mut b, 1, Wait::No).borrow_mut().take().unwrap();
-    assert_eq!(taken.iter().map(text).collect::<Vec<_>>(), [Some("first")]);
-
-    // A cancelled receive puts its messages back in front of the queue.
-    b.command(Command::Unrecv(taken), at(0));
-
-    let all = recv(&mut b, 10, Wait::No).borrow_mut().take().unwrap();
     assert_eq!(
-        all.iter().map(text).collect::<Vec<_>>(),
-        [Some("first"), Some("second")]
+        inbox.take(10).iter().map(text).collect::<Vec<_>>(),
+        [Some("second"), Some("third")]
     );
 }
 
 #[test]
-fn waiting_receive_is_answered_empty_when_the_mesh_closes() {
-    let mut a = Node::new(1);
-    let waiting = recv(&mut a, 10, Wait::Forever);
-    a.command(Command::Close(Rc::new(RefCell::new(None))), at(0));
-    assert_eq!(waiting.borrow_mut().take().map(|m| m.len()), Some(0));
+fn a_full_inbox_drops_its_oldest_reports_lagged_and_counts_them() {
+    let (mut a, ac, mut b, bc) = linked_pair_with(at(0), |c| c.recv_queue_cap = 2);
+    let events = Events::default();
+    b.command(Command::Subscribe(events.clone()), at(0));
+    for t in ["1", "2", "3", "4", "5"] {
+        broadcast(&mut a, t);
+    }
+    pump(&mut a, ac, &mut b, bc, at(0));
+
+    let inbox = b.driver.shared().inbox;
+    assert_eq!(
+        inbox.take(10).iter().map(text).collect::<Vec<_>>(),
+        [Some("4"), Some("5")],
+        "the newest are kept"
+    );
+    let lagged: u64 = events
+        .borrow()
+        .iter()
+        .map(|e| match e {
+            Event::Lagged { dropped } => *dropped,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(lagged, 3);
+    let counters = slot();
+    b.command(Command::Counters(counters.clone()), at(0));
+    assert_eq!(counters.borrow_mut().take().unwrap().queue_drops, 3);
+}
+
+#[test]
+fn closing_ends_a_waiting_receive_after_what_is_queued() {
+    let (mut a, ac, mut b, bc) = linked_pair(at(0));
+    broadcast(&mut a, "last");
+    pump(&mut a, ac, &mut b, bc, at(0));
+    b.command(Command::Close(slot()), at(0));
+
+    let inbox = b.driver.shared().inbox;
+    let (_, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let Poll::Ready(msgs) = inbox.poll_take(&mut cx, 10) else {
+        panic!("queued messages are still there");
+    };
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        inbox.poll_take(&mut cx, 10),
+        Poll::Ready(Vec::new()),
+        "then nothing, at once"
+    );
+}
+
+#[test]
+fn a_dropped_driver_ends_waiting_receives() {
+    let a = Node::new(1);
+    let inbox = a.driver.shared().inbox;
+    let (woken, waker) = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    assert!(inbox.poll_take(&mut cx, 1).is_pending());
+    drop(a);
+    assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    assert_eq!(inbox.poll_take(&mut cx, 1), Poll::Ready(Vec::new()));
+    assert!(inbox.take_blocking(1, None).is_empty(), "no hang either");
+}
+
+#[test]
+fn reads_pause_while_the_application_is_behind_and_its_catching_up_wakes_the_driver() {
+    let (mut a, ac, mut b, bc) = linked_pair_with(at(0), |c| c.recv_queue_cap = 4);
+    broadcast(&mut a, "1");
+    broadcast(&mut a, "2");
+    pump(&mut a, ac, &mut b, bc, at(0));
+    assert!(!b.driver.reads_paused(at(0)), "half full is not behind");
+    assert!(b.driver.resume_hook().is_none());
+
+    broadcast(&mut a, "3");
+    pump(&mut a, ac, &mut b, bc, at(0));
+    assert!(b.driver.reads_paused(at(0)), "over half: behind");
+    let hook = b.driver.resume_hook().expect("paused on the inbox");
+    let (woken, waker) = counting_waker();
+    assert!(hook.register(&waker));
+
+    let inbox = b.driver.shared().inbox;
+    inbox.take(1);
+    assert_eq!(
+        woken.0.load(Ordering::SeqCst),
+        1,
+        "down to half: the driver is woken"
+    );
+    assert!(!b.driver.reads_paused(at(0)));
+    assert!(!hook.register(&waker), "nothing to wait for any more");
 }

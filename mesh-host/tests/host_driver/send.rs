@@ -1,8 +1,8 @@
 //! Sends and replies: what they answer with no peers, after close, and
 //! while the mesh is backpressured.
 
-use mesh_host::{Command, Outgoing, Wait};
-use mesh_proto::mesh::{Message, SendError};
+use mesh_host::{Command, Outgoing};
+use mesh_proto::mesh::SendError;
 use mesh_proto::wire::{MainFlag, MsgId, Value};
 
 use crate::fake_runtime::{FakeRuntime, Slot, slot};
@@ -67,19 +67,11 @@ fn reply_after_close_is_refused() {
     let (mut a, ac, mut b, bc) = linked_pair(at(0));
     send(&mut a, vec![Value::from("question")]);
     pump(&mut a, ac, &mut b, bc, at(0));
-    let msgs: Slot<Vec<Message>> = slot();
-    b.command(
-        Command::Recv {
-            max: 1,
-            wait: Wait::No,
-            reply: msgs.clone(),
-        },
-        at(0),
-    );
-    let msg = msgs
-        .borrow_mut()
-        .take()
-        .unwrap()
+    let msg = b
+        .driver
+        .shared()
+        .inbox
+        .take(1)
         .pop()
         .expect("the question arrived");
     close(&mut b);
@@ -129,4 +121,68 @@ fn parked_send_whose_caller_gave_up_is_not_sent() {
         !transmitted(&a.rt.take_calls()),
         "nothing sent for a caller that left"
     );
+}
+
+#[test]
+fn the_send_gate_opens_while_sends_are_taken_at_once_and_shuts_on_close() {
+    let (mut a, ac, mut b, bc) = linked_pair(at(0));
+    let gate = a.driver.shared().gate;
+    let queued = std::cell::Cell::new(None);
+    let sent = mesh_host::queue_send::<FakeRuntime>(
+        &gate,
+        a.driver.mesh().id(),
+        vec![Value::from("prepared")],
+        MainFlag::Broadcast,
+        a.driver.mesh().unix_time(at(0)),
+        |out| {
+            queued.set(Some(out));
+            true
+        },
+    );
+    let id = sent
+        .expect("encoded on the caller's side")
+        .expect("an idle, open mesh takes sends at once");
+    a.command(Command::Send(queued.take().unwrap()), at(0));
+    pump(&mut a, ac, &mut b, bc, at(0));
+    let got = b.driver.shared().inbox.take(1).pop().expect("delivered");
+    assert_eq!(got.id, id, "the id the handle returned is the message's");
+    assert_eq!(got.packets.get(1).and_then(Value::as_str), Some("prepared"));
+
+    close(&mut a);
+    assert!(!gate.is_open(), "a closed mesh: ask, and get Closed");
+    let waits = mesh_host::queue_send::<FakeRuntime>(
+        &gate,
+        a.driver.mesh().id(),
+        vec![Value::from("late")],
+        MainFlag::Broadcast,
+        0,
+        |_| panic!("nothing is queued without an answer"),
+    );
+    let reply = slot();
+    let out = waits
+        .unwrap()
+        .unwrap_err()
+        .outgoing(MainFlag::Broadcast, reply.clone());
+    a.command(Command::Send(out), at(0));
+    assert_eq!(reply.borrow_mut().take(), Some(Err(SendError::Closed)));
+}
+
+#[test]
+fn the_send_gate_bounds_sends_queued_without_an_answer() {
+    let (a, _, _, _) = linked_pair(at(0));
+    let gate = a.driver.shared().gate;
+    for _ in 0..mesh_host::SEND_AHEAD {
+        assert!(gate.try_enter(10));
+    }
+    assert!(!gate.try_enter(10), "the driver has not taken any: wait");
+    gate.taken(10);
+    assert!(gate.try_enter(10));
+    for _ in 0..mesh_host::SEND_AHEAD {
+        gate.taken(10);
+    }
+    assert!(
+        gate.try_enter(mesh_host::SEND_AHEAD_BYTES * 2),
+        "one big send alone may go"
+    );
+    assert!(!gate.try_enter(10), "but nothing after it");
 }

@@ -68,8 +68,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::Config;
-pub use prepared::Prepared;
 pub use handler::{Handled, Handler, HandlerCx};
+pub use prepared::Prepared;
 pub use types::{
     ConnId, Counters, Event, LazyCounters, Message, Output, PeerAddr, PeerId, RejectCounters,
     RejectReason, SendError,

@@ -58,6 +58,16 @@ impl Prepared {
         &self.id
     }
 
+    /// The encoded body's length.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Never: a body holds at least its msgpack header.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
     pub(crate) fn into_parts(self) -> (u64, Bytes, MsgId) {
         (self.msg_type, self.body, self.id)
     }
@@ -66,7 +76,11 @@ impl Prepared {
 impl Mesh {
     /// Sends a message prepared outside the core, as [`Mesh::send`] would
     /// have: a broadcast floods, anything else reaches direct peers.
-    pub fn send_prepared(&mut self, msg: Prepared, now: std::time::Instant) -> Result<MsgId, SendError> {
+    pub fn send_prepared(
+        &mut self,
+        msg: Prepared,
+        now: std::time::Instant,
+    ) -> Result<MsgId, SendError> {
         let targets: Vec<super::ConnId> = self.routes.values().copied().collect();
         let (msg_type, body, id) = msg.into_parts();
         self.send_body_own(&targets, msg_type, body, id, now)
