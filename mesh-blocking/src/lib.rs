@@ -1,19 +1,20 @@
 //! A std-threads runtime for [`mesh_proto`]: py2p's `MeshSocket` over real
 //! TCP sockets, with plain blocking calls.
 //!
-//! One driver thread owns the sans-IO [`Mesh`](mesh_proto::mesh::Mesh) and
-//! reads a single channel carrying both the commands of every
-//! [`MeshSocket`] (a cheap clone; each call blocks for the driver's answer)
-//! and the I/O events of the other threads; its timer is the timeout of
-//! that read. An accept thread hands it new streams; every connection has a
-//! reader thread, which feeds what it reads to the driver, and a writer
-//! thread, which writes the core's frames in order and reports its progress.
+//! It is a blocking face on the machinery of `mesh-async-std`: each socket's
+//! driver (which owns the sans-IO [`Mesh`](mesh_proto::mesh::Mesh)), its
+//! accept loop and every connection's reader and writer run as tasks on one
+//! thread of the socket's own (named `mesh@{port}`), not on two OS threads
+//! per connection. Each call blocks the caller until its answer is there;
+//! messages are taken from a queue the socket shares with its driver, with
+//! no round trip; a send while the mesh takes sends at once is encoded and
+//! hashed on the caller's thread and only queued.
 //!
 //! Flow control: [`send`](MeshSocket::send) and friends block while any
 //! peer's output queue is over half of `Config::max_queued_bytes`; a peer
 //! whose socket takes nothing for the write-stall timeout
-//! ([`Builder::write_stall_timeout`], 30 s, a socket write timeout) is
-//! disconnected, and the rest of the mesh goes on.
+//! ([`Builder::write_stall_timeout`], 30 s) is disconnected, and the rest of
+//! the mesh goes on.
 //!
 //! Messages are read with [`recv`](MeshSocket::recv) (at once),
 //! [`recv_many`](MeshSocket::recv_many) or
@@ -57,8 +58,7 @@
 //! encryption without authentication, exactly like py2p's SSL mode**: it
 //! stops passive eavesdroppers, not an active man in the middle.
 //!
-//! Every TLS handshake runs before the connection reaches the core (on the
-//! dial thread, or on a thread of its own for an accepted socket) and must
+//! Every TLS handshake runs before the connection reaches the core and must
 //! finish within the core's `handshake_timeout`. One that fails or times out
 //! just closes the socket: an accepted one is never seen by the core, a
 //! dialed one is a failed dial ([`connect`](MeshSocket::connect) returns the
@@ -73,15 +73,8 @@
 
 mod builder;
 mod callbacks;
-mod command;
-mod conn;
-mod driver;
 mod events;
-mod net;
-mod runtime;
 mod socket;
-#[cfg(feature = "tls")]
-mod tls;
 
 pub use builder::{Builder, DEFAULT_WRITE_STALL};
 pub use callbacks::EventKind;

@@ -1,20 +1,17 @@
-//! [`MeshSocket`]: the user's handle, a cheap clone that turns each call
-//! into a command for the driver thread and blocks for the answer.
+//! [`MeshSocket`]: the user's handle, a cheap clone over a
+//! `mesh-async-std` socket whose calls it blocks on.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Sender, SyncSender};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mesh_host::EVENT_QUEUE;
-use mesh_host::{Outgoing, Shared};
+use futures_lite::future;
 use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 
 use crate::builder::Builder;
 use crate::callbacks::{self, EventKind};
-use crate::command::{Command, Input};
 use crate::events::Events;
 
 /// A node of a py2p mesh (py2p's `MeshSocket`), driven by a thread of its own.
@@ -29,42 +26,24 @@ pub struct MeshSocket {
     inner: Arc<Inner>,
 }
 
-/// What the clones share; dropping it tells the driver to close.
+/// What the clones share: the async socket (its last clone dropped closes
+/// the node gracefully).
 #[derive(Debug)]
 pub(crate) struct Inner {
-    cmds: SyncSender<Input>,
-    shared: Shared,
-    id: PeerId,
-    local_addr: SocketAddr,
-    out_addr: PeerAddr,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let _ = self.cmds.send(Input::HandlesDropped);
-    }
+    sock: mesh_async_std::MeshSocket,
 }
 
 impl MeshSocket {
-    pub(crate) fn new(
-        cmds: SyncSender<Input>,
-        shared: Shared,
-        id: PeerId,
-        local_addr: SocketAddr,
-        out_addr: PeerAddr,
-    ) -> MeshSocket {
-        let inner = Inner {
-            cmds,
-            shared,
-            id,
-            local_addr,
-            out_addr,
-        };
-        MeshSocket::from_inner(Arc::new(inner))
+    pub(crate) fn new(sock: mesh_async_std::MeshSocket) -> MeshSocket {
+        MeshSocket::from_inner(Arc::new(Inner { sock }))
     }
 
     pub(crate) fn from_inner(inner: Arc<Inner>) -> MeshSocket {
         MeshSocket { inner }
+    }
+
+    fn sock(&self) -> &mesh_async_std::MeshSocket {
+        &self.inner.sock
     }
 
     /// Listens on `host:port` and starts a node speaking `protocol` (py2p's
@@ -106,26 +85,24 @@ impl MeshSocket {
 
     /// Our node id.
     pub fn id(&self) -> &PeerId {
-        &self.inner.id
+        self.sock().id()
     }
 
     /// The address the listener is bound to (the real port when bound to 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr
+        self.sock().local_addr()
     }
 
     /// The address advertised to peers.
     pub fn out_addr(&self) -> &PeerAddr {
-        &self.inner.out_addr
+        self.sock().out_addr()
     }
 
     /// Dials a peer; returns once the TCP connection is open (the handshake
     /// follows: watch [`events`](Self::events) for `PeerUp`). Peers it tells
     /// us about are dialed too, up to the core's `max_outgoing`.
     pub fn connect(&self, host: &str, port: u16) -> io::Result<ConnId> {
-        let addr = PeerAddr::new(host, port);
-        self.ask(|reply| Command::Connect { addr, reply })
-            .unwrap_or_else(|| Err(io::Error::new(io::ErrorKind::NotConnected, "closed")))
+        future::block_on(self.sock().connect(host, port))
     }
 
     /// Broadcasts `packets` to the whole mesh. Blocks while a peer's output
@@ -143,52 +120,33 @@ impl MeshSocket {
     /// Sends with an explicit main flag (py2p's `send(..., flag=...)`):
     /// broadcast floods, anything else reaches direct peers only.
     pub fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
-        let queued = mesh_host::queue_send(
-            &self.inner.shared.gate,
-            &self.inner.id,
-            packets,
-            flag,
-            mesh_host::unix_now(),
-            |out| self.inner.cmds.send(Input::Cmd(Command::Send(out))).is_ok(),
-        )?;
-        match queued {
-            Ok(id) => Ok(id),
-            Err(waits) => self
-                .ask(|reply| Command::Send(waits.outgoing(flag, reply)))
-                .unwrap_or(Err(SendError::Closed)),
-        }
+        future::block_on(self.sock().send_with(packets, flag))
     }
 
     /// Answers `msg`: a whisper straight to its sender when it is a direct
     /// peer, otherwise routed as py2p does (a route request, then a dial).
     pub fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
-        let msg = Box::new(msg.clone());
-        let out = |reply| {
-            Command::Send(Outgoing::Reply {
-                msg,
-                packets,
-                reply,
-            })
-        };
-        self.ask(out).unwrap_or(Err(SendError::Closed))
+        future::block_on(self.sock().reply(msg, packets))
     }
 
     /// The oldest received message, or `None` at once if there is none.
     pub fn recv(&self) -> Option<Message> {
-        self.inner.shared.inbox.take(1).pop()
+        future::block_on(self.sock().recv())
     }
 
     /// Up to `n` received messages, oldest first, without waiting.
     pub fn recv_many(&self, n: usize) -> Vec<Message> {
-        self.inner.shared.inbox.take(n)
+        future::block_on(self.sock().recv_many(n))
     }
 
     /// Waits up to `timeout` for the next message. `None` when none came in
     /// time, or once the socket is closed and its queue is empty. A timeout
     /// too large to represent waits without limit.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Message> {
-        let until = Instant::now().checked_add(timeout);
-        self.inner.shared.inbox.take_blocking(1, until).pop()
+        future::block_on(future::or(self.sock().next(), async {
+            async_io::Timer::after(timeout).await;
+            None
+        }))
     }
 
     /// Adds a handler after the built-in ones (py2p's `register_handler`).
@@ -196,18 +154,13 @@ impl MeshSocket {
     /// this socket (that would wait for the driver forever) nor own a clone
     /// of it (the socket would never close on drop).
     pub fn register_handler(&self, handler: impl Handler + 'static) {
-        let _ = self
-            .inner
-            .cmds
-            .send(Input::Cmd(Command::Handler(Box::new(handler))));
+        self.sock().register_handler(handler);
     }
 
     /// Events from now on (peers up and down, messages, rejections...). The
     /// receiver ends when the socket closes.
     pub fn events(&self) -> Events {
-        let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
-        let _ = self.inner.cmds.send(Input::Cmd(Command::Subscribe(tx)));
-        Events::new(rx)
+        Events::new(self.sock().events())
     }
 
     /// Runs `callback` for every event of `kind` from now on, on a thread of
@@ -241,12 +194,12 @@ impl MeshSocket {
 
     /// The routing table: ids of the peers we have a handshake with.
     pub fn routes(&self) -> Vec<PeerId> {
-        self.ask(Command::Routes).unwrap_or_default()
+        future::block_on(self.sock().routes())
     }
 
     /// The core's running totals.
     pub fn counters(&self) -> Counters {
-        self.ask(Command::Counters).unwrap_or_default()
+        future::block_on(self.sock().counters())
     }
 
     /// Closes every connection after flushing what was queued for it, and
@@ -254,13 +207,6 @@ impl MeshSocket {
     /// stalls gives up after the write-stall timeout). A second close is an
     /// error (`SendError::Closed`), as in py2p.
     pub fn close(&self) -> Result<(), SendError> {
-        self.ask(Command::Close).unwrap_or(Err(SendError::Closed))
-    }
-
-    /// Sends a command and waits for its answer (`None`: the driver is gone).
-    fn ask<T>(&self, make: impl FnOnce(Sender<T>) -> Command) -> Option<T> {
-        let (tx, rx) = mpsc::channel();
-        self.inner.cmds.send(Input::Cmd(make(tx))).ok()?;
-        rx.recv().ok()
+        future::block_on(self.sock().close())
     }
 }
