@@ -15,7 +15,7 @@ use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteBatch, WriteFailure};
+use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;
@@ -98,14 +98,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut r: R,
     io: async_channel::Sender<IoEvent>,
 ) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = ReadBuffer::default();
     let mut forwarding = true;
     loop {
-        match r.read(&mut buf).await {
+        match r.read(buf.space()).await {
             Ok(0) => break,
             Ok(n) => {
+                let bytes = buf.filled(n);
                 if forwarding {
-                    let bytes = Bytes::copy_from_slice(&buf[..n]);
                     forwarding = io.send(IoEvent::Bytes { conn, bytes }).await.is_ok();
                 }
             }
@@ -166,6 +166,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 break;
             }
             if rx.is_empty() {
+                batch.release();
                 stalled(write_stall, w.flush()).await?;
             }
         }

@@ -36,6 +36,7 @@ mod inbox;
 mod io_event;
 mod options;
 mod outcome;
+mod read_buffer;
 mod run;
 mod runtime;
 mod send_gate;
@@ -56,6 +57,7 @@ pub use inbox::Inbox;
 pub use io_event::{IoEvent, WriteEnd};
 pub use options::{Options, Timeouts};
 pub use outcome::{WriteFailure, dialed};
+pub use read_buffer::{READ_MIN, ReadBuffer};
 pub use run::{Sources, run};
 pub use runtime::{Connection, Runtime};
 pub use send_gate::{SEND_AHEAD, SEND_AHEAD_BYTES, SendGate, Waits, queue as queue_send, unix_now};
@@ -72,7 +74,8 @@ pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
 /// keeps our last frames).
 pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
-/// Bytes asked for per `read` call on a connection.
+/// Bytes asked for per `read` call on a busy connection (a quiet one reads
+/// into [`READ_MIN`]: see [`ReadBuffer`]).
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// An adapter's driver takes commands before pending I/O: a command a caller

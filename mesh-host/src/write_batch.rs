@@ -70,4 +70,11 @@ impl WriteBatch {
             self.buf = Vec::new();
         }
     }
+
+    /// The link went quiet: give the buffer back, so an idle connection
+    /// holds none.
+    pub fn release(&mut self) {
+        self.clear();
+        self.buf = Vec::new();
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use bytes::Bytes;
-use mesh_host::{CLOSE_LINGER, Connection, READ_CHUNK, WriteBatch, WriteFailure};
+use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -89,17 +89,14 @@ impl Connection for ConnTasks {
 /// driver (awaiting: a busy driver slows reading down). Once the driver is
 /// gone it only drains, until the peer closes or the linger runs out.
 async fn read_loop<R: AsyncRead + Unpin>(conn: ConnId, mut r: R, io: mpsc::Sender<IoEvent>) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = ReadBuffer::default();
     let mut forwarding = true;
     loop {
-        match r.read(&mut buf).await {
+        match r.read(buf.space()).await {
             Ok(0) => break,
             Ok(n) => {
+                let bytes = buf.filled(n);
                 if forwarding {
-                    // A copy of exactly what was read: a slice of a shared
-                    // read buffer would pin all of it while the core keeps
-                    // any frame of it (queues, caches).
-                    let bytes = Bytes::copy_from_slice(&buf[..n]);
                     forwarding = io.send(IoEvent::Bytes { conn, bytes }).await.is_ok();
                 }
             }
@@ -151,6 +148,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 break;
             }
             if rx.is_empty() {
+                batch.release();
                 stalled(write_stall, w.flush()).await?;
             }
         }

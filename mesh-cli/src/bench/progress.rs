@@ -9,6 +9,8 @@ pub struct Progress {
     count: u64,
     next: Instant,
     shown: bool,
+    /// Asked once: a per-message `isatty` would cost more than the message.
+    terminal: bool,
 }
 
 impl Progress {
@@ -20,12 +22,13 @@ impl Progress {
             // The first second stays quiet: short runs never draw.
             next: Instant::now() + Duration::from_secs(1),
             shown: false,
+            terminal: std::io::stderr().is_terminal(),
         }
     }
 
     /// Redraws if it is time.
     pub fn show(&mut self, delivered: u64, now: Instant) {
-        if now < self.next || !std::io::stderr().is_terminal() {
+        if !self.terminal || now < self.next {
             return;
         }
         self.next = now + Duration::from_millis(250);
