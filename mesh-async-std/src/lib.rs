@@ -34,16 +34,23 @@
 //!
 //! # How it works
 //!
-//! Each [`MeshSocket`] (a cheap clone) sends the driver commands over a
-//! channel and gets answers on one-shot channels. Every connection has a
+//! The driver task owns the core (its loop is `mesh_host::run`, shared with
+//! `mesh-tokio`). Each
+//! [`MeshSocket`] (a cheap clone) sends it commands over a channel; received
+//! messages are read from a queue the socket shares with the driver, with no
+//! round trip, and while the mesh takes sends at once a send is encoded and
+//! hashed on the caller's side and only queued. Every connection has a
 //! reader task, which feeds the bytes it reads to the driver, and a writer
-//! task, which writes the core's frames in order and reports its progress.
-//! After every input the driver drains the core's outputs and re-arms its
-//! one [`async_io::Timer`] from `poll_timeout`.
+//! task, which writes everything queued for it in one write and reports its
+//! progress once per write. The driver takes every ready input before it
+//! settles the core's outputs once, and moves its timer only when the
+//! deadline moves.
 //!
 //! Flow control: [`send`](MeshSocket::send) and friends wait while any peer's
-//! output queue is over half of `Config::max_queued_bytes`; a peer whose
-//! socket takes nothing for the write-stall timeout
+//! output queue is over half of `Config::max_queued_bytes`, and the driver
+//! stops reading (at most 250 ms at a time) while a peer's queue or the
+//! receive queue is over half full, so TCP pushes back on the senders; a peer
+//! whose socket takes nothing for the write-stall timeout
 //! ([`Builder::write_stall_timeout`], 30 s) is disconnected, and the rest of
 //! the mesh goes on.
 //!

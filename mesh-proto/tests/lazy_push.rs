@@ -443,3 +443,56 @@ fn a_closed_link_leaves_no_lazy_state() {
     assert_eq!(m.lazy_missing(), 0);
     assert_eq!(m.counters().lazy.grafts_sent, 0);
 }
+
+#[cfg(feature = "zlib")]
+#[test]
+fn small_bodies_go_plain_to_our_peers_and_compressed_to_py2p() {
+    use mesh_proto::wire::Compression;
+    let t0 = base();
+    let (mut m, _, [a, _, p]) = setup(config(), t0);
+    m.send(vec![Value::from("small")], MainFlag::Broadcast, t0)
+        .unwrap();
+    m.send(vec![Value::from("x".repeat(2000))], MainFlag::Broadcast, t0)
+        .unwrap();
+    let outs = drain(&mut m);
+    let how = |conn| -> Vec<Option<Compression>> {
+        sent_to(&outs, conn)
+            .into_iter()
+            .filter(|d| d.frame.msg_type == u64::from(MainFlag::Broadcast.value()))
+            .map(|d| d.compression)
+            .collect()
+    };
+    assert_eq!(
+        how(a),
+        [None, Some(Compression::Zlib)],
+        "ours: small plain, large compressed"
+    );
+    assert_eq!(
+        how(p),
+        [Some(Compression::Zlib), Some(Compression::Zlib)],
+        "py2p: what it negotiated, whatever the size"
+    );
+}
+
+#[cfg(feature = "zlib")]
+#[test]
+fn a_small_compressed_frame_from_our_peer_is_still_understood() {
+    use mesh_proto::wire::Compression;
+    let t0 = base();
+    let (mut m, peers, _) = setup(config(), t0);
+    let frame = Frame::new(
+        MainFlag::Broadcast.value().into(),
+        peers[0].id.clone(),
+        UNIX,
+        vec![
+            Value::from(u64::from(SubFlag::Broadcast.value())),
+            Value::from("zipped"),
+        ],
+    )
+    .encode(Some(Compression::Zlib))
+    .unwrap();
+    let conn = join(&mut m, &Peer::ours(9), t0);
+    m.handle_bytes(conn, &frame, t0);
+    let got = m.recv().expect("delivered");
+    assert_eq!(got.packets[1], Value::from("zipped"));
+}

@@ -112,8 +112,8 @@ async fn read_loop<R: AsyncRead + Unpin>(conn: ConnId, mut r: R, io: mpsc::Sende
     }
 }
 
-/// Writes in order until told to close (or the driver is gone), reporting
-/// every write to the driver; a write that makes no progress within
+/// Writes in order until told to close (or the driver is gone), all that is
+/// queued in one write, reporting each write's progress to the driver; a write that makes no progress within
 /// `write_stall` (or fails) ends the connection.
 async fn write_loop<W: AsyncWrite + Unpin>(
     conn: ConnId,

@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 
-use crate::wire::{CHECKSUM_LEN, Decoded, HEADER_LEN, MainFlag, SubFlag, WireError, verify_packet};
+use crate::wire::{
+    CHECKSUM_LEN, Compression, Decoded, HEADER_LEN, MainFlag, SubFlag, WireError, verify_packet,
+};
 
 use super::handler::{Handled, HandlerCx};
 use super::outbound::Variants;
@@ -99,7 +101,15 @@ impl Mesh {
         }
         let mut packet = frame.clone();
         packet.advance(HEADER_LEN);
-        let decoded = verify_packet(packet, &c.peer_compression, &self.cfg.limits).and_then(|v| {
+        // Our own nodes send small bodies plain (`EXT_PLAIN_BELOW`): look
+        // for that first; every method is still tried after it.
+        let small = packet.len() < super::outbound::EXT_PLAIN_BELOW + CHECKSUM_LEN;
+        let methods: &[Compression] = if c.ext && small {
+            &[]
+        } else {
+            &c.peer_compression
+        };
+        let decoded = verify_packet(packet, methods, &self.cfg.limits).and_then(|v| {
             // A plain frame's id is its claim, probed already.
             let probe = match claim {
                 Some(p) if claimed == Some(&v.id.0) => p,

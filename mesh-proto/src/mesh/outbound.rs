@@ -148,7 +148,11 @@ impl Mesh {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
-            let method = preferred(&self.cfg.compression, &c.peer_compression);
+            let method = if c.ext && body.len() < EXT_PLAIN_BELOW {
+                None
+            } else {
+                preferred(&self.cfg.compression, &c.peer_compression)
+            };
             let framed = match variants.get(body, method) {
                 Ok(f) => f,
                 // Compression failing on our own bytes: send them plain.
@@ -375,6 +379,13 @@ fn preferred(ours: &[Compression], theirs: &[Compression]) -> Option<Compression
         .copied()
         .find(|m| m.is_supported() && theirs.contains(m))
 }
+
+/// Bodies shorter than this go uncompressed to peers that are our own nodes
+/// (they announced the lazy-push marker): compressing a small body costs both
+/// ends more CPU than its bytes cost the link, and our receivers look for a
+/// plain frame first when it is this small (and still try every method).
+/// py2p peers get what they negotiated, whatever the size.
+pub(crate) const EXT_PLAIN_BELOW: usize = 512;
 
 /// Remembered (not connected) addresses added to a peer list: enough to
 /// spread knowledge, few enough to keep lists small.
