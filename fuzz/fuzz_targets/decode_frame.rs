@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    mesh_proto::fuzz_checks::decode_frame_roundtrip(data);
+    mesh_fuzz_checks::decode_frame_roundtrip(data);
 });

@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    mesh_proto::fuzz_checks::mesh_ops(data);
+    mesh_fuzz_checks::mesh_ops(data);
 });

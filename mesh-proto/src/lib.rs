@@ -19,5 +19,3 @@ pub mod mesh;
 pub mod sim;
 pub mod wire;
 
-#[cfg(feature = "fuzz-checks")]
-pub mod fuzz_checks;

@@ -28,7 +28,7 @@ fn decode_frame_corpus_replays_clean() {
     assert!(files.len() >= 25, "seed corpus missing: {}", files.len());
     for (path, data) in files {
         let result =
-            std::panic::catch_unwind(|| mesh_proto::fuzz_checks::decode_frame_roundtrip(&data));
+            std::panic::catch_unwind(|| mesh_fuzz_checks::decode_frame_roundtrip(&data));
         assert!(
             result.is_ok(),
             "{} fails the decode_frame check",
@@ -42,7 +42,7 @@ fn deframe_corpus_replays_clean() {
     let files = corpus("deframe");
     assert!(files.len() >= 10, "seed corpus missing: {}", files.len());
     for (path, data) in files {
-        let result = std::panic::catch_unwind(|| mesh_proto::fuzz_checks::deframe_splits(&data));
+        let result = std::panic::catch_unwind(|| mesh_fuzz_checks::deframe_splits(&data));
         assert!(result.is_ok(), "{} fails the deframe check", path.display());
     }
 }
@@ -52,7 +52,7 @@ fn mesh_corpus_replays_clean() {
     let files = corpus("mesh");
     assert!(files.len() >= 10, "seed corpus missing: {}", files.len());
     for (path, data) in files {
-        let result = std::panic::catch_unwind(|| mesh_proto::fuzz_checks::mesh_ops(&data));
+        let result = std::panic::catch_unwind(|| mesh_fuzz_checks::mesh_ops(&data));
         assert!(result.is_ok(), "{} fails the mesh check", path.display());
     }
 }

@@ -3,15 +3,17 @@
 //!
 //! Each function panics when a property fails; that is how a fuzzer reports.
 
+#![forbid(unsafe_code)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::mesh::{
+use mesh_proto::mesh::{
     Config, ConnId, Event, Handled, HandlerCx, Mesh, Message, Output, PeerAddr, PeerId, SendError,
 };
-use crate::wire::{
+use mesh_proto::wire::{
     Compression, Decoded, Deframer, Encryption, Frame, Limits, MainFlag, MsgId, Protocol,
     SenderForm, SubFlag, Value, base58_int, decode_frame, encode_value,
 };
@@ -463,7 +465,7 @@ impl MeshRun {
             .map(|(_, m)| Value::from(m.flag()))
             .collect();
         if mask & 0x20 != 0 {
-            v.push(Value::from(crate::mesh::lazy::MARKER));
+            v.push(Value::from(mesh_proto::mesh::lazy::MARKER));
         }
         if mask & 0x40 != 0 {
             v.push(Value::Nil);
@@ -839,8 +841,8 @@ impl MeshRun {
                     payload,
                     comp,
                 );
-                if frame.len() > crate::wire::HEADER_LEN {
-                    let i = crate::wire::HEADER_LEN + at % (frame.len() - crate::wire::HEADER_LEN);
+                if frame.len() > mesh_proto::wire::HEADER_LEN {
+                    let i = mesh_proto::wire::HEADER_LEN + at % (frame.len() - mesh_proto::wire::HEADER_LEN);
                     frame[i] ^= flip;
                 }
                 self.feed(conn, &frame);
@@ -1025,9 +1027,9 @@ impl MeshRun {
                     })
                     .collect();
                 let mut payload = vec![Value::from(match kind % 3 {
-                    0 => crate::mesh::lazy::IHAVE,
-                    1 => crate::mesh::lazy::GRAFT,
-                    _ => crate::mesh::lazy::PRUNE,
+                    0 => mesh_proto::mesh::lazy::IHAVE,
+                    1 => mesh_proto::mesh::lazy::GRAFT,
+                    _ => mesh_proto::mesh::lazy::PRUNE,
                 })];
                 if kind & 0x40 == 0 {
                     payload.push(Value::Array(ids));
