@@ -842,7 +842,8 @@ impl MeshRun {
                     comp,
                 );
                 if frame.len() > mesh_proto::wire::HEADER_LEN {
-                    let i = mesh_proto::wire::HEADER_LEN + at % (frame.len() - mesh_proto::wire::HEADER_LEN);
+                    let i = mesh_proto::wire::HEADER_LEN
+                        + at % (frame.len() - mesh_proto::wire::HEADER_LEN);
                     frame[i] ^= flip;
                 }
                 self.feed(conn, &frame);

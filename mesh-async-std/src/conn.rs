@@ -15,20 +15,11 @@ use async_io::Timer;
 use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure};
+use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriterCmd};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;
 use crate::spawn::Spawner;
-
-/// What the driver tells a writer.
-#[derive(Debug)]
-enum WriterCmd {
-    /// Write these bytes after everything queued before them.
-    Data(Bytes),
-    /// Flush what is queued, then shut the stream down.
-    Close,
-}
 
 /// The driver's handle on one open connection's tasks. The writer owns the
 /// reader's task and ends it (after a linger on a graceful close, at once
@@ -138,18 +129,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         while let Ok(cmd) = rx.recv().await {
             let WriterCmd::Data(first) = cmd else { break };
             // Everything queued behind it leaves in the same write.
-            let mut closing = false;
-            batch.push(first);
-            while !batch.full() {
-                match rx.try_recv() {
-                    Ok(WriterCmd::Data(more)) => batch.push(more),
-                    Ok(WriterCmd::Close) => {
-                        closing = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
+            let closing = batch.gather(first, || rx.try_recv().ok());
             let mut left = batch.bytes();
             while !left.is_empty() {
                 let n = stalled(write_stall, w.write(left)).await?;

@@ -63,7 +63,7 @@ pub use runtime::{Connection, Runtime};
 pub use send_gate::{SEND_AHEAD, SEND_AHEAD_BYTES, SendGate, Waits, queue as queue_send, unix_now};
 pub use shared::Shared;
 pub use turns::Turns;
-pub use write_batch::{WRITE_BATCH, WriteBatch};
+pub use write_batch::{WRITE_BATCH, WriteBatch, WriterCmd};
 
 /// How long a connection's writes may make no progress before it is closed
 /// (the others go on). The adapters' default write-stall timeout.

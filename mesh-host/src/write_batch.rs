@@ -6,6 +6,15 @@ use bytes::Bytes;
 /// Bytes gathered per write, at most (a single larger frame goes alone).
 pub const WRITE_BATCH: usize = 256 * 1024;
 
+/// What a driver tells a connection's writer.
+#[derive(Debug)]
+pub enum WriterCmd {
+    /// Write these bytes after everything queued before them.
+    Data(Bytes),
+    /// Flush what is queued, then shut the stream down.
+    Close,
+}
+
 /// Frames waiting to be written together. A lone frame is written as it is
 /// (no copy); from the second on they are copied into one buffer, which
 /// costs far less than a write call per frame.
@@ -39,6 +48,21 @@ impl WriteBatch {
             self.buf.extend_from_slice(&first);
         }
         self.buf.extend_from_slice(&frame);
+    }
+
+    /// Starts a batch with `first` and adds what is queued behind it
+    /// (`next` takes a command without waiting) until the batch is full or
+    /// the queue empty. `true` if a `Close` came: write the batch, then close.
+    pub fn gather(&mut self, first: Bytes, mut next: impl FnMut() -> Option<WriterCmd>) -> bool {
+        self.push(first);
+        while !self.full() {
+            match next() {
+                Some(WriterCmd::Data(more)) => self.push(more),
+                Some(WriterCmd::Close) => return true,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// What to write.

@@ -18,4 +18,3 @@ pub mod mesh;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod wire;
-

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use bytes::Bytes;
-use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure};
+use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriterCmd};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -17,15 +17,6 @@ use tokio::task::AbortHandle;
 use tokio::time::timeout;
 
 use crate::driver::IoEvent;
-
-/// What the driver tells a writer.
-#[derive(Debug)]
-enum WriterCmd {
-    /// Write these bytes after everything queued before them.
-    Data(Bytes),
-    /// Flush what is queued, then shut the stream down.
-    Close,
-}
 
 /// The driver's handle on one open connection's tasks.
 #[derive(Debug)]
@@ -128,18 +119,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         while let Some(cmd) = rx.recv().await {
             let WriterCmd::Data(first) = cmd else { break };
             // Everything queued behind it leaves in the same write.
-            let mut closing = false;
-            batch.push(first);
-            while !batch.full() {
-                match rx.try_recv() {
-                    Ok(WriterCmd::Data(more)) => batch.push(more),
-                    Ok(WriterCmd::Close) => {
-                        closing = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
+            let closing = batch.gather(first, || rx.try_recv().ok());
             let n = write_batch(&mut w, batch.bytes(), write_stall).await?;
             batch.clear();
             // One report per batch. The driver may be gone (closing): keep flushing.

@@ -27,8 +27,7 @@ fn decode_frame_corpus_replays_clean() {
     let files = corpus("decode_frame");
     assert!(files.len() >= 25, "seed corpus missing: {}", files.len());
     for (path, data) in files {
-        let result =
-            std::panic::catch_unwind(|| mesh_fuzz_checks::decode_frame_roundtrip(&data));
+        let result = std::panic::catch_unwind(|| mesh_fuzz_checks::decode_frame_roundtrip(&data));
         assert!(
             result.is_ok(),
             "{} fails the decode_frame check",

@@ -34,76 +34,49 @@ pub fn configure(last: bool) -> impl FnOnce(&mut Config) + Send + 'static {
 /// Messages taken per batch by the counting node.
 pub const BATCH: usize = 4096;
 
-impl LineNode for mesh_tokio::MeshSocket {
-    async fn bind(tls: bool, last: bool) -> io::Result<Self> {
-        Self::builder(protocol(tls))
-            .config(configure(last))
-            .bind("127.0.0.1", 0)
-            .await
-    }
-    fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-    async fn connect(&self, port: u16) -> io::Result<()> {
-        mesh_tokio::MeshSocket::connect(self, "127.0.0.1", port)
-            .await
-            .map(drop)
-    }
-    async fn peers(&self) -> usize {
-        self.routes().await.len()
-    }
-    async fn send(&self, payload: Bytes) -> Result<(), SendError> {
-        mesh_tokio::MeshSocket::send(self, vec![Value::Bin(payload)])
-            .await
-            .map(drop)
-    }
-    async fn next_batch(&self) -> Vec<Message> {
-        self.next_many(BATCH).await
-    }
-    async fn counters(&self) -> Counters {
-        mesh_tokio::MeshSocket::counters(self).await
-    }
-    async fn close(&self) {
-        let _ = mesh_tokio::MeshSocket::close(self).await;
-    }
-    async fn sleep_until(at: Instant) {
-        tokio::time::sleep_until(at.into()).await;
-    }
+/// The two async adapters have the same surface: one impl, written once.
+macro_rules! line_node {
+    ($sock:ty, $sleep:expr) => {
+        impl LineNode for $sock {
+            async fn bind(tls: bool, last: bool) -> io::Result<Self> {
+                Self::builder(protocol(tls))
+                    .config(configure(last))
+                    .bind("127.0.0.1", 0)
+                    .await
+            }
+            fn port(&self) -> u16 {
+                self.local_addr().port()
+            }
+            async fn connect(&self, port: u16) -> io::Result<()> {
+                <$sock>::connect(self, "127.0.0.1", port).await.map(drop)
+            }
+            async fn peers(&self) -> usize {
+                self.routes().await.len()
+            }
+            async fn send(&self, payload: Bytes) -> Result<(), SendError> {
+                <$sock>::send(self, vec![Value::Bin(payload)])
+                    .await
+                    .map(drop)
+            }
+            async fn next_batch(&self) -> Vec<Message> {
+                self.next_many(BATCH).await
+            }
+            async fn counters(&self) -> Counters {
+                <$sock>::counters(self).await
+            }
+            async fn close(&self) {
+                let _ = <$sock>::close(self).await;
+            }
+            async fn sleep_until(at: Instant) {
+                $sleep(at).await;
+            }
+        }
+    };
 }
 
-impl LineNode for mesh_async_std::MeshSocket {
-    async fn bind(tls: bool, last: bool) -> io::Result<Self> {
-        Self::builder(protocol(tls))
-            .config(configure(last))
-            .bind("127.0.0.1", 0)
-            .await
-    }
-    fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-    async fn connect(&self, port: u16) -> io::Result<()> {
-        mesh_async_std::MeshSocket::connect(self, "127.0.0.1", port)
-            .await
-            .map(drop)
-    }
-    async fn peers(&self) -> usize {
-        self.routes().await.len()
-    }
-    async fn send(&self, payload: Bytes) -> Result<(), SendError> {
-        mesh_async_std::MeshSocket::send(self, vec![Value::Bin(payload)])
-            .await
-            .map(drop)
-    }
-    async fn next_batch(&self) -> Vec<Message> {
-        self.next_many(BATCH).await
-    }
-    async fn counters(&self) -> Counters {
-        mesh_async_std::MeshSocket::counters(self).await
-    }
-    async fn close(&self) {
-        let _ = mesh_async_std::MeshSocket::close(self).await;
-    }
-    async fn sleep_until(at: Instant) {
-        async_io::Timer::at(at).await;
-    }
-}
+line_node!(mesh_tokio::MeshSocket, |at: Instant| {
+    tokio::time::sleep_until(at.into())
+});
+line_node!(mesh_async_std::MeshSocket, |at: Instant| async move {
+    async_io::Timer::at(at).await;
+});

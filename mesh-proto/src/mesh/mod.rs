@@ -452,14 +452,7 @@ impl Mesh {
         flag: MainFlag,
         now: Instant,
     ) -> Result<MsgId, SendError> {
-        let sub = match flag {
-            MainFlag::Whisper => SubFlag::Whisper,
-            _ => SubFlag::Broadcast,
-        };
-        let mut payload = Vec::with_capacity(packets.len() + 1);
-        payload.push(Value::from(sub.value()));
-        payload.extend(packets);
-        self.send_raw(flag.value().into(), payload, now)
+        self.send_raw(flag.value().into(), prepared::payload(flag, packets), now)
     }
 
     /// py2p's `send(*packets, flag=..., type=...)`: `payload` starts with the

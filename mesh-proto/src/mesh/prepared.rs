@@ -39,15 +39,13 @@ impl Prepared {
         packets: Vec<Value>,
         unix_time: i64,
     ) -> Result<Prepared, WireError> {
-        let sub = match flag {
-            MainFlag::Whisper => SubFlag::Whisper,
-            _ => SubFlag::Broadcast,
-        };
-        let mut payload = Vec::with_capacity(packets.len() + 1);
-        payload.push(Value::from(sub.value()));
-        payload.extend(packets);
         let msg_type = u64::from(flag.value());
-        let frame = Frame::new(msg_type, sender.0.clone(), unix_time, payload);
+        let frame = Frame::new(
+            msg_type,
+            sender.0.clone(),
+            unix_time,
+            payload(flag, packets),
+        );
         let body = Bytes::from(frame.encode_body()?);
         let id = MsgId(Sha256::digest(&body).into());
         Ok(Prepared { msg_type, body, id })
@@ -71,6 +69,19 @@ impl Prepared {
     pub(crate) fn into_parts(self) -> (u64, Bytes, MsgId) {
         (self.msg_type, self.body, self.id)
     }
+}
+
+/// What [`Mesh::send`] sends for `packets` with `flag`: the sub-flag
+/// (whisper for a whisper, broadcast otherwise) first.
+pub(crate) fn payload(flag: MainFlag, packets: Vec<Value>) -> Vec<Value> {
+    let sub = match flag {
+        MainFlag::Whisper => SubFlag::Whisper,
+        _ => SubFlag::Broadcast,
+    };
+    let mut payload = Vec::with_capacity(packets.len() + 1);
+    payload.push(Value::from(sub.value()));
+    payload.extend(packets);
+    payload
 }
 
 impl Mesh {
