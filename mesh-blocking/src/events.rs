@@ -14,7 +14,7 @@ use mesh_proto::mesh::Event;
 /// blocking [`Iterator`]; it ends when the socket is closed.
 ///
 /// A subscriber that falls 1,024 events behind
-/// ([`EVENT_QUEUE`](mesh_host::EVENT_QUEUE)) misses the newer ones
+/// (`mesh_host::EVENT_QUEUE`, 1,024) misses the newer ones
 /// until it catches up; the mesh itself never waits for it.
 #[derive(Debug)]
 pub struct Events {

@@ -53,7 +53,7 @@
 //!
 //! A [`Protocol`] with [`Encryption::Ssl`] (py2p's `"SSL"`) puts TLS
 //! (rustls, ring provider) on every connection, through
-//! [`mesh_host::tls`]: each node makes a fresh self-signed certificate when
+//! `mesh_host::tls`: each node makes a fresh self-signed certificate when
 //! it binds, and accepts any certificate from the peers it dials. **This is
 //! encryption without authentication, exactly like py2p's SSL mode**: it
 //! stops passive eavesdroppers, not an active man in the middle.

@@ -117,7 +117,7 @@ impl<A: AsyncChannels> AsyncHandle<A> {
 
     /// Sends `packets` with `flag`, waiting out backpressure. While the
     /// mesh takes sends at once, the message is encoded and hashed here and
-    /// queued without waiting for the driver ([`SendGate`]).
+    /// queued without waiting for the driver ([`SendGate`](crate::SendGate)).
     pub async fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
         let queued = crate::queue_send(
             &self.shared.gate,

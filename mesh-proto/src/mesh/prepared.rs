@@ -23,11 +23,12 @@ impl Prepared {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// use mesh_proto::mesh::{Config, Mesh, Prepared};
-    /// use mesh_proto::wire::{MainFlag, Value};
+    /// use mesh_proto::mesh::{Config, Mesh, PeerAddr, Prepared};
+    /// use mesh_proto::wire::{Encryption, MainFlag, Protocol, Value};
     ///
     /// let now = Instant::now();
-    /// let mut mesh = Mesh::new(Config::default(), 1, now, Duration::from_secs(1_700_000_000));
+    /// let cfg = Config::new(Protocol::new("chat", Encryption::Plaintext), PeerAddr::new("10.0.0.1", 4444));
+    /// let mut mesh = Mesh::new(cfg, 1, now, Duration::from_secs(1_700_000_000));
     /// let p = Prepared::new(mesh.id(), MainFlag::Broadcast, vec![Value::from("hi")], 1_700_000_000)?;
     /// let id = *p.id();
     /// assert_eq!(mesh.send_prepared(p, now), Ok(id));
