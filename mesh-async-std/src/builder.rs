@@ -40,7 +40,10 @@ impl Builder {
 
     /// The address peers should dial to reach us (py2p's `out_addr`). Without
     /// it we advertise the bound host and the real port, with `0.0.0.0` (or
-    /// `::`) advertised as loopback: nothing probes for an external address.
+    /// `::`) advertised as the machine's LAN address (the local address of a
+    /// UDP socket routed to a public address, which sends nothing, as py2p
+    /// does), or loopback when there is no route. Behind NAT, pass the public
+    /// address here.
     pub fn out_addr(self, host: impl Into<String>, port: u16) -> Builder {
         Builder(self.0.out_addr(host, port))
     }

@@ -111,6 +111,8 @@ pub use events::Events;
 pub use socket::MeshSocket;
 
 pub use mesh_host::DEFAULT_WRITE_STALL;
+/// The machine's LAN address, as a wildcard bind advertises it.
+pub use mesh_host::lan_address;
 pub use mesh_proto;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,

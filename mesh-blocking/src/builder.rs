@@ -37,7 +37,8 @@ impl Builder {
     }
 
     /// The address peers are told to dial (py2p's `out_addr`); by default
-    /// the bound host and port (a wildcard host advertised as loopback).
+    /// the bound host and port (a wildcard host advertised as the machine's
+    /// LAN address, or loopback without one).
     pub fn out_addr(self, host: impl Into<String>, port: u16) -> Builder {
         Builder(self.0.out_addr(host, port))
     }

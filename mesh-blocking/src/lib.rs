@@ -81,6 +81,8 @@ pub use callbacks::EventKind;
 pub use events::Events;
 pub use socket::MeshSocket;
 
+/// The machine's LAN address, as a wildcard bind advertises it.
+pub use mesh_async_std::lan_address;
 pub use mesh_proto;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,

@@ -6,16 +6,16 @@
 //! commands, write batching, and TLS setup ([`tls`], feature `tls`).
 //!
 //! This is runtime plumbing, kept out of the sans-IO core (`mesh-proto`):
-//! it knows about tasks, channels and atomics. It still opens no socket
-//! itself: adapters carry out the dials, writes and closes through their
-//! [`Runtime`].
+//! it knows about tasks, channels and atomics. The adapters carry out the
+//! dials, writes and closes through their [`Runtime`]; the one socket opened
+//! here is [`lan_address`]'s UDP probe, which sends nothing.
 //!
 //! ```
 //! use std::time::Duration;
 //! use mesh_proto::mesh::PeerAddr;
 //!
-//! // Bound to every interface on port 0, the OS picked 40123.
-//! assert_eq!(mesh_host::default_out_addr("0.0.0.0", 40123), PeerAddr::new("127.0.0.1", 40123));
+//! // Bound to one address on port 0, the OS picked 40123: that is advertised.
+//! assert_eq!(mesh_host::default_out_addr("127.0.0.2", 40123), PeerAddr::new("127.0.0.2", 40123));
 //! // Two sockets bound in the same nanosecond still get different seeds.
 //! let t = Duration::from_secs(1_764_000_000);
 //! assert_ne!(mesh_host::mix_seed(t, 42, 0), mesh_host::mix_seed(t, 42, 1));
@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use mesh_proto::mesh::PeerAddr;
@@ -34,6 +35,7 @@ mod driver;
 mod handshake_slots;
 mod inbox;
 mod io_event;
+mod lan;
 mod options;
 mod outcome;
 mod read_buffer;
@@ -55,6 +57,7 @@ pub use driver::{HostDriver, Input, ResumeHook, closed};
 pub use handshake_slots::{HandshakeSlot, HandshakeSlots};
 pub use inbox::Inbox;
 pub use io_event::{IoEvent, WriteEnd};
+pub use lan::lan_address;
 pub use options::{Options, Timeouts};
 pub use outcome::{WriteFailure, dialed};
 pub use read_buffer::{READ_MIN, ReadBuffer};
@@ -99,21 +102,38 @@ pub const TURN_INPUTS: usize = 256;
 pub const EVENT_QUEUE: usize = 1024;
 
 /// What to advertise for a bound host: the wildcards (`""`, `0.0.0.0`, `::`)
-/// become loopback, anything else is kept. Nothing probes for an external
-/// address: an application that needs one passes its own `out_addr`.
-pub fn advertised_host(host: &str) -> &str {
+/// become `lan` (the machine's LAN address, see [`lan_address`]) or, without
+/// one, loopback; anything else is kept. An application that needs another
+/// address (a public one, behind NAT) passes its own `out_addr`.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use mesh_host::advertised_host;
+///
+/// let lan = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20));
+/// assert_eq!(advertised_host("0.0.0.0", Some(lan)), "192.168.1.20");
+/// assert_eq!(advertised_host("0.0.0.0", None), "127.0.0.1");
+/// assert_eq!(advertised_host("10.1.2.3", Some(lan)), "10.1.2.3");
+/// ```
+pub fn advertised_host(host: &str, lan: Option<IpAddr>) -> String {
     match host {
-        "" | "0.0.0.0" => "127.0.0.1",
-        "::" | "[::]" => "::1",
-        other => other,
+        "" | "0.0.0.0" => lan.map_or_else(|| "127.0.0.1".into(), |ip| ip.to_string()),
+        "::" | "[::]" => lan.map_or_else(|| "::1".into(), |ip| ip.to_string()),
+        other => other.to_string(),
     }
 }
 
 /// The address peers are told to dial when the application gave none: the
-/// bound host (see [`advertised_host`]) with the port actually bound (the
+/// bound host (see [`advertised_host`]; a wildcard is resolved to the LAN
+/// address here, with [`lan_address`]) with the port actually bound (the
 /// real one when bound to port 0).
 pub fn default_out_addr(bound_host: &str, bound_port: u16) -> PeerAddr {
-    PeerAddr::new(advertised_host(bound_host), bound_port)
+    let lan = match bound_host {
+        "" | "0.0.0.0" => lan_address(false),
+        "::" | "[::]" => lan_address(true),
+        _ => None,
+    };
+    PeerAddr::new(advertised_host(bound_host, lan), bound_port)
 }
 
 /// The span an adapter runs one node's driver and tasks in, so the logs of
@@ -143,16 +163,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wildcards_are_advertised_as_loopback() {
-        assert_eq!(advertised_host("0.0.0.0"), "127.0.0.1");
-        assert_eq!(advertised_host(""), "127.0.0.1");
-        assert_eq!(advertised_host("::"), "::1");
-        assert_eq!(advertised_host("[::]"), "::1");
-        assert_eq!(advertised_host("10.1.2.3"), "10.1.2.3");
+    fn wildcards_are_advertised_as_the_lan_address_or_loopback() {
+        let lan: IpAddr = "10.9.8.7".parse().unwrap();
+        assert_eq!(advertised_host("0.0.0.0", Some(lan)), "10.9.8.7");
+        assert_eq!(advertised_host("", Some(lan)), "10.9.8.7");
+        assert_eq!(advertised_host("0.0.0.0", None), "127.0.0.1");
+        assert_eq!(advertised_host("", None), "127.0.0.1");
+        assert_eq!(advertised_host("::", None), "::1");
+        assert_eq!(advertised_host("[::]", None), "::1");
+        assert_eq!(advertised_host("10.1.2.3", Some(lan)), "10.1.2.3");
         assert_eq!(
             default_out_addr("example.org", 7),
             PeerAddr::new("example.org", 7)
         );
+    }
+
+    #[test]
+    fn the_lan_address_is_never_loopback_or_unspecified() {
+        for v6 in [false, true] {
+            if let Some(ip) = lan_address(v6) {
+                assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
+                assert_eq!(ip.is_ipv6(), v6, "{ip}");
+            }
+        }
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub use builder::{Builder, DEFAULT_WRITE_STALL};
 pub use events::Events;
 pub use socket::MeshSocket;
 
+/// The machine's LAN address, as a wildcard bind advertises it.
+pub use mesh_host::lan_address;
 pub use mesh_proto;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,

@@ -51,7 +51,8 @@ impl MeshSocket {
     /// `MeshSocket(addr, port, prot, out_addr)`). Port 0 picks a free port
     /// ([`local_addr`](Self::local_addr) tells which). Peers are told to dial
     /// `out_addr`, by default the bound host and port (`0.0.0.0` advertised
-    /// as `127.0.0.1`). For more settings see [`builder`](Self::builder).
+    /// as the machine's LAN address, as py2p does, or `127.0.0.1` without
+    /// one). For more settings see [`builder`](Self::builder).
     ///
     /// ```
     /// use mesh_tokio::{Encryption, MeshSocket, PeerAddr, Protocol};
@@ -61,7 +62,8 @@ impl MeshSocket {
     /// let protocol = Protocol::new("chat", Encryption::Plaintext);
     /// let any = MeshSocket::bind("0.0.0.0", 0, protocol.clone(), None).await?;
     /// let port = any.local_addr().port();
-    /// assert_eq!(any.out_addr(), &PeerAddr::new("127.0.0.1", port));
+    /// let lan = mesh_tokio::lan_address(false).map_or("127.0.0.1".into(), |ip| ip.to_string());
+    /// assert_eq!(any.out_addr(), &PeerAddr::new(lan, port));
     ///
     /// let named = Some(("example.org".to_string(), 4444));
     /// let public = MeshSocket::bind("127.0.0.1", 0, protocol, named).await?;
