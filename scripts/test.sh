@@ -42,7 +42,9 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 cargo test -p mesh-proto --no-default-features --all-targets
 
-# Each adapter's example must run to its end.
+# Each adapter's examples must run to their end: chat_pair, and tutorial
+# (py2p's mesh tutorial in that runtime's idiom).
 for crate in mesh-tokio mesh-async-std mesh-blocking; do
     cargo run -q -p "$crate" --example chat_pair
+    cargo run -q -p "$crate" --example tutorial
 done

@@ -33,6 +33,12 @@ impl Events {
     pub fn try_recv(&mut self) -> Option<Event> {
         self.rx.try_recv().ok()
     }
+
+    /// Whether the stream has ended: the socket is closed and every event
+    /// was read.
+    pub fn is_closed(&self) -> bool {
+        self.rx.is_closed() && self.rx.is_empty()
+    }
 }
 
 impl futures_core::Stream for Events {

@@ -113,9 +113,11 @@ pub use socket::MeshSocket;
 pub use mesh_host::DEFAULT_WRITE_STALL;
 /// The machine's LAN address, as a wildcard bind advertises it.
 pub use mesh_host::lan_address;
+pub use mesh_host::{EventKind, Messages};
 pub use mesh_proto;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,
-    RejectReason, SendError,
+    RejectReason, SendError, handler_fn,
 };
+pub use mesh_proto::packets;
 pub use mesh_proto::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};

@@ -58,7 +58,16 @@ impl Channels for Smol {
 
 impl AsyncChannels for Smol {
     type Commands = async_channel::Sender<Command>;
+    type WeakCommands = async_channel::WeakSender<Command>;
     type Answer<T> = async_channel::Receiver<T>;
+
+    fn downgrade(to: &Self::Commands) -> Self::WeakCommands {
+        to.downgrade()
+    }
+
+    fn upgrade(weak: &Self::WeakCommands) -> Option<Self::Commands> {
+        weak.upgrade()
+    }
 
     fn command(to: &Self::Commands, cmd: Command) -> bool {
         to.try_send(cmd).is_ok()

@@ -1,6 +1,5 @@
 //! The event receiver handed out by [`MeshSocket::events`](crate::MeshSocket::events).
 
-use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -36,19 +35,23 @@ impl Events {
         self.with(|rx| future::block_on(rx.recv()))
     }
 
-    /// Waits at most `timeout` for the next event. `Err(Timeout)`: nothing
-    /// came in time; `Err(Disconnected)`: the socket is closed and every
-    /// event was read.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Event, RecvTimeoutError> {
+    /// Waits at most `timeout` for the next event: `None` if nothing came
+    /// in time or the socket is closed and every event was read (tell them
+    /// apart with [`is_closed`](Self::is_closed)), as
+    /// [`MeshSocket::recv_timeout`](crate::MeshSocket::recv_timeout) answers.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
         self.with(|rx| {
-            future::block_on(future::or(
-                async { rx.recv().await.ok_or(RecvTimeoutError::Disconnected) },
-                async {
-                    async_io::Timer::after(timeout).await;
-                    Err(RecvTimeoutError::Timeout)
-                },
-            ))
+            future::block_on(future::or(rx.recv(), async {
+                async_io::Timer::after(timeout).await;
+                None
+            }))
         })
+    }
+
+    /// Whether the stream has ended: the socket is closed and every event
+    /// was read.
+    pub fn is_closed(&self) -> bool {
+        self.with(|rx| rx.is_closed())
     }
 
     /// The next event if one is waiting, without waiting.

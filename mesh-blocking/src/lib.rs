@@ -36,7 +36,7 @@
 //! let events = bob.events();
 //! bob.connect("127.0.0.1", alice.local_addr().port())?;
 //! // Wait for the handshake: then alice is in bob's routing table.
-//! while !matches!(events.recv_timeout(Duration::from_secs(10)), Ok(Event::PeerUp { .. })) {}
+//! while !matches!(events.recv_timeout(Duration::from_secs(10)), Some(Event::PeerUp { .. })) {}
 //! assert_eq!(bob.routes(), vec![alice.id().clone()]);
 //!
 //! bob.send(vec![Value::from("hello")]).expect("open");
@@ -72,13 +72,12 @@
 #![warn(missing_docs)]
 
 mod builder;
-mod callbacks;
 mod events;
 mod socket;
 
 pub use builder::{Builder, DEFAULT_WRITE_STALL};
-pub use callbacks::EventKind;
 pub use events::Events;
+pub use mesh_async_std::EventKind;
 pub use socket::MeshSocket;
 
 /// The machine's LAN address, as a wildcard bind advertises it.
@@ -86,11 +85,7 @@ pub use mesh_async_std::lan_address;
 pub use mesh_proto;
 pub use mesh_proto::mesh::{
     Config, ConnId, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId,
-    RejectReason, SendError,
+    RejectReason, SendError, handler_fn,
 };
+pub use mesh_proto::packets;
 pub use mesh_proto::wire::{Encryption, MainFlag, MsgId, Protocol, SubFlag, Value};
-
-/// Starts a named thread (names show up in debuggers and panics).
-fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-    std::thread::Builder::new().name(name).spawn(f).map(drop)
-}

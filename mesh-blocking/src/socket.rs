@@ -10,8 +10,8 @@ use futures_lite::future;
 use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 
+use crate::EventKind;
 use crate::builder::Builder;
-use crate::callbacks::{self, EventKind};
 use crate::events::Events;
 
 /// A node of a py2p mesh (py2p's `MeshSocket`), driven by a thread of its own.
@@ -35,11 +35,9 @@ pub(crate) struct Inner {
 
 impl MeshSocket {
     pub(crate) fn new(sock: mesh_async_std::MeshSocket) -> MeshSocket {
-        MeshSocket::from_inner(Arc::new(Inner { sock }))
-    }
-
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> MeshSocket {
-        MeshSocket { inner }
+        MeshSocket {
+            inner: Arc::new(Inner { sock }),
+        }
     }
 
     fn sock(&self) -> &mesh_async_std::MeshSocket {
@@ -173,9 +171,11 @@ impl MeshSocket {
     pub fn on(
         &self,
         kind: EventKind,
-        callback: impl FnMut(&MeshSocket, &Event) + Send + 'static,
+        mut callback: impl FnMut(&MeshSocket, &Event) + Send + 'static,
     ) -> io::Result<()> {
-        callbacks::spawn(&self.inner, self.events(), kind, false, callback)
+        self.sock().on(kind, move |sock, event| {
+            callback(&MeshSocket::new(sock.clone()), event)
+        })
     }
 
     /// Like [`on`](Self::on), for the first event of `kind` only (py2p's
@@ -185,13 +185,16 @@ impl MeshSocket {
         kind: EventKind,
         callback: impl FnOnce(&MeshSocket, &Event) + Send + 'static,
     ) -> io::Result<()> {
-        let mut callback = Some(callback);
-        let call = move |sock: &MeshSocket, event: &Event| {
-            if let Some(f) = callback.take() {
-                f(sock, event);
-            }
-        };
-        callbacks::spawn(&self.inner, self.events(), kind, true, call)
+        self.sock().once(kind, move |sock, event| {
+            callback(&MeshSocket::new(sock.clone()), event)
+        })
+    }
+
+    /// Received messages as a blocking [`Iterator`], oldest first; it ends
+    /// once the socket is closed and its queue is empty. It takes from the
+    /// same queue as [`recv`](Self::recv).
+    pub fn messages(&self) -> impl Iterator<Item = Message> + Send + 'static {
+        futures_lite::stream::block_on(self.sock().messages())
     }
 
     /// The routing table: ids of the peers we have a handshake with.

@@ -18,11 +18,19 @@ pub trait AsyncChannels: Channels + Sized {
     /// The sending side of the driver's command queue (never full: a command
     /// does not wait).
     type Commands: Clone;
+    /// A sender that does not keep the driver's command queue open.
+    type WeakCommands: Clone + Send + Sync + 'static;
     /// The receiving side of a one-shot answer.
     type Answer<T>;
 
     /// Queues `cmd` for the driver; `false` if the driver is gone.
     fn command(to: &Self::Commands, cmd: Command<Self>) -> bool;
+
+    /// A weak sender for `to`.
+    fn downgrade(to: &Self::Commands) -> Self::WeakCommands;
+
+    /// The sender again, if a strong one is left.
+    fn upgrade(weak: &Self::WeakCommands) -> Option<Self::Commands>;
 
     /// A channel for exactly one answer.
     fn oneshot<T>() -> (Self::Reply<T>, Self::Answer<T>);
@@ -149,6 +157,22 @@ impl<A: AsyncChannels> AsyncHandle<A> {
         self.ask(out).await.unwrap_or(Err(SendError::Closed))
     }
 
+    /// A handle that does not keep the node open (a callback's).
+    pub fn downgrade(&self) -> WeakHandle<A> {
+        WeakHandle {
+            cmds: A::downgrade(&self.cmds),
+            shared: self.shared.clone(),
+            id: self.id.clone(),
+            local_addr: self.local_addr,
+            out_addr: self.out_addr.clone(),
+        }
+    }
+
+    /// Received messages as a stream (see [`Messages`](crate::Messages)).
+    pub fn messages(&self) -> crate::Messages {
+        crate::Messages::new(self.shared.inbox.clone())
+    }
+
     /// The oldest received message, without waiting.
     pub fn recv(&self) -> Option<Message> {
         self.shared.inbox.take(1).pop()
@@ -206,5 +230,36 @@ impl<A: AsyncChannels> AsyncHandle<A> {
             return None;
         }
         A::answer(&mut rx).await
+    }
+}
+
+/// An [`AsyncHandle`] that does not keep the node open: what a callback
+/// holds, so that dropping every handle still closes the node.
+pub struct WeakHandle<A: AsyncChannels> {
+    cmds: A::WeakCommands,
+    shared: Shared,
+    id: PeerId,
+    local_addr: SocketAddr,
+    out_addr: PeerAddr,
+}
+
+impl<A: AsyncChannels> fmt::Debug for WeakHandle<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: AsyncChannels> WeakHandle<A> {
+    /// The handle again, while some handle still keeps the node open.
+    pub fn upgrade(&self) -> Option<AsyncHandle<A>> {
+        Some(AsyncHandle {
+            cmds: A::upgrade(&self.cmds)?,
+            shared: self.shared.clone(),
+            id: self.id.clone(),
+            local_addr: self.local_addr,
+            out_addr: self.out_addr.clone(),
+        })
     }
 }

@@ -52,7 +52,16 @@ impl Channels for Tokio {
 
 impl AsyncChannels for Tokio {
     type Commands = mpsc::UnboundedSender<Command>;
+    type WeakCommands = mpsc::WeakUnboundedSender<Command>;
     type Answer<T> = oneshot::Receiver<T>;
+
+    fn downgrade(to: &Self::Commands) -> Self::WeakCommands {
+        to.downgrade()
+    }
+
+    fn upgrade(weak: &Self::WeakCommands) -> Option<Self::Commands> {
+        weak.upgrade()
+    }
 
     fn command(to: &Self::Commands, cmd: Command) -> bool {
         to.send(cmd).is_ok()

@@ -6,8 +6,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use mesh_host::AsyncHandle;
-use mesh_proto::mesh::{ConnId, Counters, Handler, Message, PeerAddr, PeerId, SendError};
+use mesh_host::{AsyncHandle, EventKind, Messages};
+use mesh_proto::mesh::{ConnId, Counters, Event, Handler, Message, PeerAddr, PeerId, SendError};
 use mesh_proto::wire::{MainFlag, MsgId, Protocol, Value};
 use tokio::sync::mpsc;
 
@@ -170,6 +170,72 @@ impl MeshSocket {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         self.inner.subscribe(tx);
         Events::new(rx)
+    }
+
+    /// Runs `callback` for every event of `kind` from now on (py2p's
+    /// `sock.on('message', f)`: [`EventKind::Message`]; `'connect'`:
+    /// [`EventKind::Connected`]), with a handle on this socket. The callback
+    /// holds no handle of its own: once every other handle is dropped the
+    /// node closes and the callback stops.
+    /// It runs on a tokio task, so it must not block; call this from within
+    /// the runtime.
+    pub fn on(&self, kind: EventKind, callback: impl FnMut(&MeshSocket, &Event) + Send + 'static) {
+        self.callback(kind, false, callback);
+    }
+
+    /// [`on`](Self::on) for the first such event only (py2p's `once`).
+    pub fn once(
+        &self,
+        kind: EventKind,
+        callback: impl FnOnce(&MeshSocket, &Event) + Send + 'static,
+    ) {
+        let mut callback = Some(callback);
+        self.callback(kind, true, move |sock, event| {
+            if let Some(f) = callback.take() {
+                f(sock, event);
+            }
+        });
+    }
+
+    fn callback(
+        &self,
+        kind: EventKind,
+        once: bool,
+        mut callback: impl FnMut(&MeshSocket, &Event) + Send + 'static,
+    ) {
+        let mut events = self.events();
+        let weak = self.inner.downgrade();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if EventKind::of(&event) != Some(kind) {
+                    continue;
+                }
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                callback(&MeshSocket { inner }, &event);
+                if once {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Waits up to `timeout` for the next message (`None`: none came, or
+    /// the socket is closed and its queue empty). Cancel-safe.
+    pub async fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Message> {
+        tokio::time::timeout(timeout, self.next())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Received messages as a [`Stream`](futures_core::Stream), oldest
+    /// first; it ends once the socket is closed and its queue is empty. It
+    /// takes from the same queue as [`recv`](Self::recv) and
+    /// [`next`](Self::next).
+    pub fn messages(&self) -> Messages {
+        self.inner.messages()
     }
 
     /// The routing table: ids of the peers we have a handshake with.

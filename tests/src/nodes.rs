@@ -18,7 +18,6 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use mesh_proto::mesh::{
@@ -368,9 +367,9 @@ struct BlockingNode(mesh_blocking::MeshSocket);
 impl EventQueue for mesh_blocking::Events {
     fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
         match self.recv_timeout(timeout) {
-            Ok(event) => Ok(Some(event)),
-            Err(RecvTimeoutError::Timeout) => Err(Elapsed),
-            Err(RecvTimeoutError::Disconnected) => Ok(None),
+            Some(event) => Ok(Some(event)),
+            None if self.is_closed() => Ok(None),
+            None => Err(Elapsed),
         }
     }
 }

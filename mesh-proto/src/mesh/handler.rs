@@ -47,6 +47,31 @@ pub trait Handler: Send {
     fn handle(&mut self, msg: &Message, cx: &mut HandlerCx<'_>) -> Handled;
 }
 
+/// A closure as a [`Handler`], its argument types inferred: a closure
+/// passed straight to `register_handler(impl Handler)` needs them written
+/// out (`|msg: &Message, cx: &mut HandlerCx<'_>|`), or Rust cannot tell it
+/// takes any lifetime. This says it once.
+///
+/// ```
+/// use mesh_proto::mesh::{Handled, handler_fn};
+/// use mesh_proto::wire::{MainFlag, SubFlag, Value};
+///
+/// let answers_test = handler_fn(|msg, cx| {
+///     if msg.packets.get(1) == Some(&Value::from(b"test")) {
+///         let _ = cx.send_direct(MainFlag::Whisper, SubFlag::Whisper, vec![Value::from(b"success")]);
+///         return Handled::Consumed;
+///     }
+///     Handled::Pass
+/// });
+/// # let _ = answers_test;
+/// ```
+pub fn handler_fn<F>(f: F) -> F
+where
+    F: FnMut(&Message, &mut HandlerCx<'_>) -> Handled + Send,
+{
+    f
+}
+
 impl<F> Handler for F
 where
     F: FnMut(&Message, &mut HandlerCx<'_>) -> Handled + Send,

@@ -68,7 +68,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use config::Config;
-pub use handler::{Handled, Handler, HandlerCx};
+pub use handler::{Handled, Handler, HandlerCx, handler_fn};
 pub use prepared::Prepared;
 pub use types::{
     ConnId, Counters, Event, LazyCounters, Message, Output, PeerAddr, PeerId, RejectCounters,

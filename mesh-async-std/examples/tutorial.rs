@@ -1,0 +1,52 @@
+//! py2p's mesh tutorial under smol (async-std's `task::block_on` runs it the
+//! same): two nodes, a handler that answers `b"test"` with `b"success"`,
+//! `on`/`once` callbacks, a broadcast of two packets, a reply, and a whisper.
+//! Run: `cargo run -p mesh-async-std --example tutorial`
+use std::time::Duration;
+
+use mesh_async_std::{Encryption, EventKind, Handled, MainFlag, MeshSocket, Protocol, SubFlag};
+use mesh_async_std::{handler_fn, packets};
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    smol::block_on(async {
+        let protocol = Protocol::new("mesh", Encryption::Plaintext);
+        let alice = MeshSocket::bind("127.0.0.1", 0, protocol.clone(), None).await?;
+        let bob = MeshSocket::bind("127.0.0.1", 0, protocol, None).await?;
+
+        // Runs before the receive queue: answers b"test" on the spot.
+        bob.register_handler(handler_fn(|msg, cx| {
+            if msg.packets[1] != b"test" {
+                return Handled::Pass;
+            }
+            let _ = cx.send_direct(MainFlag::Whisper, SubFlag::Whisper, packets![b"success"]);
+            Handled::Consumed
+        }));
+        alice.on(EventKind::Message, |_, _| println!("alice: a message"))?;
+        let (connected, is_connected) = async_channel::bounded(1);
+        bob.once(EventKind::Connected, move |_, _| {
+            let _ = connected.try_send(());
+        })?;
+
+        bob.connect("127.0.0.1", alice.local_addr().port()).await?;
+        is_connected.recv().await?;
+
+        bob.send(packets!["hello", "world"]).await?; // one packet per argument
+        let msg = alice.recv_timeout(LIMIT).await.ok_or("no broadcast")?; // msg.packets[1..]: "hello", "world"
+        alice.reply(&msg, packets!["hi, bob"]).await?;
+        let answer = bob.recv_timeout(LIMIT).await.ok_or("no reply")?;
+        println!("bob got {:?}", answer.packets[1]);
+
+        alice.send(packets![b"test"]).await?; // bob's handler answers it
+        let success = alice.recv_timeout(LIMIT).await.ok_or("no answer")?;
+        assert_eq!(success.packets[1], b"success");
+        alice.whisper(packets!["direct peers only"]).await?; // never relayed
+        let whisper = bob.recv_timeout(LIMIT).await.ok_or("no whisper")?.packets;
+        println!("bob got {:?}", whisper[1]);
+        assert!(bob.recv().await.is_none(), "consumed by the handler");
+        alice.close().await?;
+        bob.close().await?;
+        Ok(())
+    })
+}
