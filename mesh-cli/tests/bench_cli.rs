@@ -93,3 +93,15 @@ fn bad_flags_exit_2() {
         assert!(err.contains("error"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn idle_connections_are_measured() {
+    let (code, lines, err) = mesh_bench(&["--idle", "8"]);
+    assert_eq!(code, Some(0), "{err}");
+    let idle = lines
+        .iter()
+        .find(|l| l["event"] == "bench_idle")
+        .expect("a bench_idle line");
+    assert_eq!(idle["connections"], 8);
+    assert!(idle["rss_after_kib"].as_u64().unwrap() > 0);
+}

@@ -5,6 +5,7 @@
 
 mod blocking;
 mod hist;
+mod idle;
 mod line;
 mod nodes;
 mod payload;
@@ -52,6 +53,10 @@ pub struct BenchArgs {
     /// A run that delivers nothing new for this many seconds ends, counting the rest as lost.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     stall_secs: u64,
+    /// Instead of a line: what an idle, handshaken connection costs a tokio node
+    /// (this many silent clients handshake, then the resident set is compared).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    idle: Option<u16>,
     /// One JSON object per line instead of text.
     #[arg(long)]
     json: bool,
@@ -83,6 +88,15 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail("cannot start tokio", &e),
     };
+    if let Some(n) = args.idle {
+        return match tokio.block_on(idle::run(usize::from(n))) {
+            Ok(idle) => {
+                report::idle(args, &idle);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail("the idle-connection measurement failed", &e),
+        };
+    }
     report::header(args, &plan);
     rss::reset_peak();
     let ours = match args.runtime {

@@ -125,3 +125,27 @@ pub fn ratio(args: &BenchArgs, name: &str, ours: &Outcome, base: &Outcome) {
         outln!("  {name}/raw: {r:.2}x");
     }
 }
+
+/// What an idle connection costs (`--idle N`).
+pub fn idle(args: &BenchArgs, idle: &super::idle::Idle) {
+    let per = (idle.per_connection_kib() * 10.0).round() / 10.0;
+    if args.json {
+        outln!(
+            "{}",
+            json!({
+                "event": "bench_idle",
+                "connections": idle.connections,
+                "rss_before_kib": idle.rss_before_kib,
+                "rss_after_kib": idle.rss_after_kib,
+                "per_connection_kib": per,
+            })
+        );
+    } else {
+        outln!(
+            "mesh bench: {} idle handshaken connections to one tokio node: resident set {} -> {} KiB, {per} KiB per connection",
+            idle.connections,
+            idle.rss_before_kib,
+            idle.rss_after_kib,
+        );
+    }
+}
