@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use mesh_proto::mesh::{
-    Config, ConnId, Event, Handled, HandlerCx, Mesh, Message, Output, PeerAddr, PeerId, SendError,
+    Config, ConnId, Event, Handled, HandlerCx, Mesh, Message, Output, PeerAddr, PeerId, ReplyTo,
+    SendError,
 };
 use mesh_proto::wire::{
     Compression, Decoded, Deframer, Encryption, Frame, Limits, MainFlag, MsgId, Protocol,
@@ -967,6 +968,7 @@ impl MeshRun {
                         time: 0,
                         packets: Vec::new(),
                         conn: ConnId(0),
+                        reply_to: ReplyTo::none(),
                     },
                 };
                 let len = usize::from(input.byte() % 64);

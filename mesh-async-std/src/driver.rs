@@ -98,7 +98,8 @@ impl Driver {
             timeouts,
             security,
         };
-        let host = HostDriver::new(mesh);
+        let mut host = HostDriver::new(mesh);
+        host.set_reply_to(mesh_host::reply_to::<Smol>(&cmd_tx));
         let shared = host.shared();
         let src = SmolSources {
             cmds: Box::pin(cmds),

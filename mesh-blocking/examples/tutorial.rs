@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     bob.send(packets!["hello", "world"])?; // one packet per argument
     let msg = alice.recv_timeout(LIMIT).ok_or("no broadcast")?; // msg.packets[1..]: "hello", "world"
-    alice.reply(&msg, packets!["hi, bob"])?;
+    msg.reply(packets!["hi, bob"])?; // py2p's msg.reply
     let answer = bob.recv_timeout(LIMIT).ok_or("no reply")?;
     println!("bob got {:?}", answer.packets[1]);
 

@@ -151,7 +151,7 @@ impl<A: AsyncChannels> AsyncHandle<A> {
             Command::Send(Outgoing::Reply {
                 msg,
                 packets,
-                reply,
+                reply: Some(reply),
             })
         };
         self.ask(out).await.unwrap_or(Err(SendError::Closed))
@@ -262,4 +262,28 @@ impl<A: AsyncChannels> WeakHandle<A> {
             out_addr: self.out_addr.clone(),
         })
     }
+}
+
+/// How messages delivered by the driver behind `cmds` answer
+/// [`Message::reply`](mesh_proto::mesh::Message::reply): the reply is queued
+/// as a command, through a weak sender (a message kept around does not keep
+/// the node open).
+pub fn reply_to<A: AsyncChannels>(cmds: &A::Commands) -> mesh_proto::mesh::ReplyTo
+where
+    A::WeakCommands: Send + Sync,
+{
+    let weak = A::downgrade(cmds);
+    mesh_proto::mesh::ReplyTo::new(move |msg, packets| {
+        let cmds = A::upgrade(&weak).ok_or(SendError::Closed)?;
+        let out = Outgoing::Reply {
+            msg: Box::new(msg.clone()),
+            packets,
+            reply: None,
+        };
+        if A::command(&cmds, Command::Send(out)) {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
+        }
+    })
 }

@@ -73,8 +73,10 @@ pub enum Outgoing<C: Channels> {
         msg: Box<Message>,
         /// The payload.
         packets: Vec<Value>,
-        /// Whether it was sent.
-        reply: C::Reply<Result<(), SendError>>,
+        /// Whether it was sent; `None` for a reply queued by
+        /// [`Message::reply`](mesh_proto::mesh::Message::reply), which nobody
+        /// waits for.
+        reply: Option<C::Reply<Result<(), SendError>>>,
     },
 }
 
@@ -83,7 +85,7 @@ impl<C: Channels> Outgoing<C> {
     pub fn abandoned(&self) -> bool {
         match self {
             Outgoing::Send { reply, .. } => C::gave_up(reply),
-            Outgoing::Reply { reply, .. } => C::gave_up(reply),
+            Outgoing::Reply { reply, .. } => reply.as_ref().is_some_and(|r| C::gave_up(r)),
             Outgoing::Prepared { reply, .. } => reply.as_ref().is_some_and(|r| C::gave_up(r)),
         }
     }

@@ -8,7 +8,9 @@ use std::fmt;
 use std::io;
 use std::time::Instant;
 
-use mesh_proto::mesh::{ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, SendError};
+use mesh_proto::mesh::{
+    ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, ReplyTo, SendError,
+};
 
 use crate::subscribers::Subscribers;
 use crate::waiting::Waiting;
@@ -60,6 +62,8 @@ pub struct HostDriver<R: Runtime> {
     paused_since: Option<(Instant, bool)>,
     /// The send gate and the inbox, shared with the handles.
     shared: Shared,
+    /// Put on every delivered message, so that `msg.reply(..)` works.
+    reply_to: ReplyTo,
     /// A close the core has begun, to hand to the runtime once settled.
     closing: Option<R::Reply<Result<(), SendError>>>,
     done: bool,
@@ -86,10 +90,17 @@ impl<R: Runtime> HostDriver<R> {
             waiting: Waiting::default(),
             subscribers: Subscribers::default(),
             shared: Shared::default(),
+            reply_to: ReplyTo::none(),
             paused_since: None,
             closing: None,
             done: false,
         }
+    }
+
+    /// How delivered messages reply ([`reply_to`](crate::reply_to) for an
+    /// async adapter's command queue).
+    pub fn set_reply_to(&mut self, reply_to: ReplyTo) {
+        self.reply_to = reply_to;
     }
 
     /// What this driver's handles share with it: they send through its
@@ -192,9 +203,12 @@ impl<R: Runtime> HostDriver<R> {
     /// Moves what the core received to the inbox; the oldest beyond the
     /// receive queue's bound are dropped there, and reported as `Lagged`.
     fn deliver(&mut self) {
-        let msgs = self.mesh.recv_many(usize::MAX);
+        let mut msgs = self.mesh.recv_many(usize::MAX);
         if msgs.is_empty() {
             return;
+        }
+        for m in &mut msgs {
+            m.reply_to = self.reply_to.clone();
         }
         let cap = self.mesh.config().recv_queue_cap;
         let dropped = self.shared.inbox.push(msgs, cap);

@@ -52,7 +52,7 @@ mod turns;
 mod waiting;
 mod write_batch;
 
-pub use async_handle::{AsyncChannels, AsyncHandle, WeakHandle};
+pub use async_handle::{AsyncChannels, AsyncHandle, WeakHandle, reply_to};
 pub use channels::{Channels, Publish};
 pub use command::{Command, Outgoing};
 pub use driver::{HostDriver, Input, ResumeHook, closed};

@@ -59,7 +59,17 @@ impl<C: Channels> Waiting<C> {
                     packets,
                     reply,
                 } => {
-                    let _ = C::reply(reply, mesh.reply(&msg, packets, now));
+                    let sent = mesh.reply(&msg, packets, now);
+                    match reply {
+                        Some(reply) => {
+                            let _ = C::reply(reply, sent);
+                        }
+                        None => {
+                            if let Err(error) = sent {
+                                tracing::debug!(%error, "a msg.reply failed");
+                            }
+                        }
+                    }
                 }
                 Outgoing::Prepared { msg, reply } => {
                     let sent = mesh.send_prepared(msg, now);

@@ -1,5 +1,6 @@
-//! `on`/`once` callbacks, the message stream and `recv_timeout` on real
-//! sockets; a callback never keeps its node open.
+//! `on`/`once` callbacks, the message stream, `recv_timeout` and
+//! `msg.reply` on real sockets; neither a callback nor a message keeps its
+//! node open.
 
 mod common;
 
@@ -42,14 +43,32 @@ async fn callbacks_the_message_stream_and_recv_timeout() {
         assert_eq!(within(on_rx.recv()).await.as_ref(), Some(b.id()));
     }
 
+    // py2p's msg.reply: the message answers its sender itself.
+    let mut from_a = a.messages();
+    a.send(packets!["question"]).await.expect("send");
+    let question = within(poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)))
+        .await
+        .expect("question");
+    question.reply(packets!["answer"]).expect("queued");
+    let answer = within(poll_fn(|cx| Pin::new(&mut from_a).poll_next(cx)))
+        .await
+        .expect("answer");
+    assert_eq!(answer.packets[1], Value::from("answer"));
+    assert_eq!(&answer.sender, b.id());
+    assert_eq!(within(on_rx.recv()).await.as_ref(), Some(b.id()), "the question's");
+
     // A second peer: `once` does not fire again.
     let c = node().await;
     link(&c, &b, &[b.id()], &[a.id(), c.id()]).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(once_rx.try_recv().is_err());
 
-    // The callbacks hold no handle: dropping b's closes it.
+    // The callbacks hold no handle, nor does a message: dropping b's closes it.
     drop(b);
     wait_routes(&a, &[]).await;
+    assert_eq!(
+        question.reply(packets!["late"]),
+        Err(mesh_tokio::SendError::Closed)
+    );
     assert_eq!(within(on_rx.recv()).await, None, "the callback task ended");
 }

@@ -80,7 +80,7 @@ fn reply_after_close_is_refused() {
     let out: Outgoing<FakeRuntime> = Outgoing::Reply {
         msg: Box::new(msg),
         packets: vec![Value::from("answer")],
-        reply: reply.clone(),
+        reply: Some(reply.clone()),
     };
     b.command(Command::Send(out), at(0));
     assert_eq!(reply.borrow_mut().take(), Some(Err(SendError::Closed)));

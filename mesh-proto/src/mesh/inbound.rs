@@ -12,7 +12,7 @@ use super::handler::{Handled, HandlerCx};
 use super::outbound::Variants;
 use super::seen::Probe;
 use super::types::sub_flag_of;
-use super::{ConnId, Event, Mesh, Message, PeerId, RejectReason};
+use super::{ConnId, Event, Mesh, Message, PeerId, RejectReason, ReplyTo};
 
 const BROADCAST: u64 = MainFlag::Broadcast as u64;
 const RENEGOTIATE: u64 = MainFlag::Renegotiate as u64;
@@ -206,6 +206,7 @@ impl Mesh {
             time: d.frame.time,
             packets: d.frame.payload,
             conn,
+            reply_to: ReplyTo::none(),
         };
         self.dispatch(msg, now);
     }

@@ -72,7 +72,7 @@ pub use handler::{Handled, Handler, HandlerCx, handler_fn};
 pub use prepared::Prepared;
 pub use types::{
     ConnId, Counters, Event, LazyCounters, Message, Output, PeerAddr, PeerId, RejectCounters,
-    RejectReason, SendError,
+    RejectReason, ReplyTo, SendError,
 };
 
 use crate::wire::{MainFlag, MsgId, SubFlag, Value, node_id, python_addr_repr};

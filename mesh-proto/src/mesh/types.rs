@@ -2,6 +2,7 @@
 //! events, messages and counters.
 
 use std::fmt;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -229,9 +230,80 @@ pub struct Message {
     pub packets: Vec<Value>,
     /// The connection it arrived on.
     pub conn: ConnId,
+    /// How [`reply`](Message::reply) answers it: set by the runtime that
+    /// delivered it ([`ReplyTo::none`] from a bare core).
+    pub reply_to: ReplyTo,
+}
+
+/// What answers a delivered message from the message itself (py2p's
+/// `msg.reply(...)`): a runtime's way to queue a reply on the socket that
+/// received it. Not part of a message's identity: two messages equal in
+/// every other field are equal.
+#[derive(Clone, Default)]
+pub struct ReplyTo(Option<Arc<ReplyFn>>);
+
+type ReplyFn = dyn Fn(&Message, Vec<Value>) -> Result<(), SendError> + Send + Sync;
+
+impl ReplyTo {
+    /// Replies go through `f` (given the message and the packets).
+    pub fn new(
+        f: impl Fn(&Message, Vec<Value>) -> Result<(), SendError> + Send + Sync + 'static,
+    ) -> ReplyTo {
+        ReplyTo(Some(Arc::new(f)))
+    }
+
+    /// No way to reply: a message from a bare core (the simulator, tests).
+    pub fn none() -> ReplyTo {
+        ReplyTo(None)
+    }
+}
+
+impl fmt::Debug for ReplyTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ReplyTo(socket)"
+        } else {
+            "ReplyTo(none)"
+        })
+    }
+}
+
+impl PartialEq for ReplyTo {
+    fn eq(&self, _: &ReplyTo) -> bool {
+        true
+    }
 }
 
 impl Message {
+    /// Answers this message (py2p's `msg.reply(...)`): a whisper straight to
+    /// its sender when it is a direct peer, otherwise routed as py2p does (a
+    /// route request, then a dial). The reply is queued on the socket that
+    /// delivered the message, behind what was asked of it before; like
+    /// py2p's, it reports no later failure. `Err(Closed)` if that socket is
+    /// gone, or the message came from a bare core, which has no socket.
+    ///
+    /// ```
+    /// use mesh_proto::mesh::{ConnId, Message, PeerId, ReplyTo, SendError};
+    /// use mesh_proto::wire::{MsgId, Value};
+    ///
+    /// let msg = Message {
+    ///     msg_type: 0,
+    ///     sender: PeerId(bytes::Bytes::from_static(b"them")),
+    ///     id: MsgId([0; 32]),
+    ///     time: 0,
+    ///     packets: vec![],
+    ///     conn: ConnId(1),
+    ///     reply_to: ReplyTo::none(),
+    /// };
+    /// assert_eq!(msg.reply(vec![Value::from("hi")]), Err(SendError::Closed));
+    /// ```
+    pub fn reply(&self, packets: Vec<Value>) -> Result<(), SendError> {
+        match &self.reply_to.0 {
+            Some(f) => f(self, packets),
+            None => Err(SendError::Closed),
+        }
+    }
+
     /// The sub-flag (packet 0), if it is a known one.
     pub fn sub_flag(&self) -> Option<SubFlag> {
         sub_flag_of(&self.packets)
