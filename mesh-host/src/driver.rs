@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use mesh_proto::mesh::{
     ConnId, Event, HandlerCx, Mesh, Message, Output, PeerAddr, ReplyTo, SendError,
 };
 
+use crate::parked::Parked;
 use crate::subscribers::Subscribers;
 use crate::waiting::Waiting;
 use crate::{Command, Connection, IoEvent, Outgoing, Runtime, Shared};
@@ -64,6 +66,9 @@ pub struct HostDriver<R: Runtime> {
     shared: Shared,
     /// Put on every delivered message, so that `msg.reply(..)` works.
     reply_to: ReplyTo,
+    /// Accepted connections waiting for a pending-handshake place (see
+    /// [`Parked`]).
+    parked: Parked<R::Stream>,
     /// A close the core has begun, to hand to the runtime once settled.
     closing: Option<R::Reply<Result<(), SendError>>>,
     done: bool,
@@ -91,6 +96,7 @@ impl<R: Runtime> HostDriver<R> {
             subscribers: Subscribers::default(),
             shared: Shared::default(),
             reply_to: ReplyTo::none(),
+            parked: Parked::default(),
             paused_since: None,
             closing: None,
             done: false,
@@ -140,10 +146,14 @@ impl<R: Runtime> HostDriver<R> {
             Some((since, false)) => Some(since + crate::MAX_READ_PAUSE),
             _ => None,
         };
-        match (self.mesh.poll_timeout(), pause_end) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let parked_end = self
+            .parked
+            .oldest()
+            .map(|t| t + self.mesh.config().handshake_timeout);
+        [self.mesh.poll_timeout(), pause_end, parked_end]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Whether the driver should take no bytes, accepts or dials from the
@@ -290,11 +300,17 @@ impl<R: Runtime> HostDriver<R> {
                 if self.mesh.is_closed() {
                     return;
                 }
-                let remote = PeerAddr::new(remote.ip().to_string(), remote.port());
-                let conn = self.mesh.handle_accepted(Some(remote), now);
-                if self.open(rt, conn, stream).is_err() {
-                    self.mesh.handle_closed(conn, now);
+                let cfg = self.mesh.config();
+                let (max, cap) = (cfg.max_pending_handshakes, cfg.max_inbound);
+                if self.mesh.pending_handshakes() + self.parked.len() >= max
+                    && self.parked.len() < cap
+                {
+                    // A burst: its handshakes are likely in the sockets
+                    // already, just not read yet. Wait for a place.
+                    self.parked.push(stream, remote, now);
+                    return;
                 }
+                self.admit(rt, stream, remote, now);
             }
             IoEvent::Dialed { conn, result } => {
                 // Not dialing any more (closed meanwhile): the stream is dropped.
@@ -326,6 +342,34 @@ impl<R: Runtime> HostDriver<R> {
         }
     }
 
+    /// Hands an accepted connection to the core (which may still refuse it)
+    /// and starts its reader and writer.
+    fn admit(&mut self, rt: &mut R, stream: R::Stream, remote: SocketAddr, now: Instant) {
+        let remote = PeerAddr::new(remote.ip().to_string(), remote.port());
+        let conn = self.mesh.handle_accepted(Some(remote), now);
+        if self.open(rt, conn, stream).is_err() {
+            self.mesh.handle_closed(conn, now);
+        }
+    }
+
+    /// Admits parked connections while there are places, oldest first;
+    /// closes those that waited a whole handshake timeout.
+    fn admit_parked(&mut self, rt: &mut R, now: Instant) {
+        let timeout = self.mesh.config().handshake_timeout;
+        self.parked.expire(now, timeout);
+        while !self.mesh.is_closed()
+            && self.mesh.pending_handshakes() < self.mesh.config().max_pending_handshakes
+        {
+            let Some((stream, remote)) = self.parked.pop() else {
+                break;
+            };
+            self.admit(rt, stream, remote, now);
+        }
+        if self.mesh.is_closed() {
+            self.parked.clear();
+        }
+    }
+
     /// Starts `conn`'s reader and writer.
     fn open(&mut self, rt: &mut R, conn: ConnId, stream: R::Stream) -> io::Result<()> {
         match rt.open(conn, stream) {
@@ -343,6 +387,9 @@ impl<R: Runtime> HostDriver<R> {
     /// After every input: retry parked sends, carry out the core's outputs,
     /// answer receives, end the event streams and finish a close.
     fn settle(&mut self, rt: &mut R, now: Instant) {
+        if !self.parked.is_empty() {
+            self.admit_parked(rt, now);
+        }
         self.waiting.send_parked(&mut self.mesh, now);
         while let Some(out) = self.mesh.poll_output() {
             self.output(rt, out, now);

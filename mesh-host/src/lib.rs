@@ -40,6 +40,7 @@ mod lan;
 mod messages;
 mod options;
 mod outcome;
+mod parked;
 mod read_buffer;
 mod run;
 mod runtime;

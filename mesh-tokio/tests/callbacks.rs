@@ -55,7 +55,11 @@ async fn callbacks_the_message_stream_and_recv_timeout() {
         .expect("answer");
     assert_eq!(answer.packets[1], Value::from("answer"));
     assert_eq!(&answer.sender, b.id());
-    assert_eq!(within(on_rx.recv()).await.as_ref(), Some(b.id()), "the question's");
+    assert_eq!(
+        within(on_rx.recv()).await.as_ref(),
+        Some(b.id()),
+        "the question's"
+    );
 
     // A second peer: `once` does not fire again.
     let c = node().await;

@@ -403,8 +403,8 @@ pub fn graceful_close(adapter: &dyn Adapter, enc: Encryption) {
 }
 
 /// Bound to port 0, a node reports and advertises the real port (a
-/// wildcard bind advertises loopback, an explicit `out_addr` is advertised
-/// as given), it is reachable, and peers learn its address from the
+/// wildcard bind advertises the machine's LAN address, or loopback without
+/// one, as py2p does; an explicit `out_addr` is advertised as given), it is reachable, and peers learn its address from the
 /// handshake.
 pub fn port_zero(adapter: &dyn Adapter) {
     let a = node(adapter, Encryption::Plaintext);
@@ -423,7 +423,8 @@ pub fn port_zero(adapter: &dyn Adapter) {
     };
     let w = bind(wildcard).expect("bind");
     assert_ne!(w.port(), 0);
-    assert_eq!(w.out_addr(), PeerAddr::new("127.0.0.1", w.port()));
+    let lan = mesh_tokio::lan_address(false).map_or("127.0.0.1".into(), |ip| ip.to_string());
+    assert_eq!(w.out_addr(), PeerAddr::new(lan, w.port()));
     let explicit = BindOptions {
         out_addr: Some(("example.invalid".into(), 4444)),
         ..BindOptions::default()

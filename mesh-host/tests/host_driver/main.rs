@@ -5,6 +5,7 @@
 mod fake_runtime;
 mod node;
 
+mod burst;
 mod close;
 mod connect;
 mod connection_end;

@@ -125,7 +125,6 @@ pub fn pump(a: &mut Node, ac: ConnId, b: &mut Node, bc: ConnId, now: Instant) {
     panic!("the two nodes never went quiet");
 }
 
-/// Node 1 dialed node 2 and both finished the handshake: each side's conn.
 /// Two nodes, both with `adjust` applied to their config, linked.
 pub fn linked_pair_with(
     now: Instant,
@@ -134,6 +133,7 @@ pub fn linked_pair_with(
     link(Node::with(1, &adjust), Node::with(2, &adjust), now)
 }
 
+/// Node 1 dialed node 2 and both finished the handshake: each side's conn.
 pub fn linked_pair(now: Instant) -> (Node, ConnId, Node, ConnId) {
     link(Node::new(1), Node::new(2), now)
 }

@@ -308,6 +308,12 @@ impl Mesh {
             .any(|c| c.queued > self.cfg.max_queued_bytes / 2)
     }
 
+    /// Connections without a completed handshake (dials included): what
+    /// [`Config::max_pending_handshakes`] bounds when a connection is accepted.
+    pub fn pending_handshakes(&self) -> usize {
+        self.conns.values().filter(|c| !c.handshaken()).count()
+    }
+
     /// Whether [`close`](Mesh::close) was called.
     pub fn is_closed(&self) -> bool {
         self.closed
