@@ -48,18 +48,27 @@ fn different_subnets_are_rejected() {
     let a = Node::start(&["--subnet", "one"]);
     let addr = a.expect("ready")["addr"].as_str().unwrap().to_string();
     let b = Node::start(&["--subnet", "two", "--connect", &addr]);
-    assert!(
-        b.expect("rejected")["reason"]
+    for node in [&b, &a] {
+        let reason = node.expect("rejected")["reason"]
             .as_str()
             .unwrap()
-            .contains("protocol")
-    );
-    assert!(
-        a.expect("rejected")["reason"]
-            .as_str()
-            .unwrap()
-            .contains("protocol")
-    );
+            .to_string();
+        assert!(reason.contains("protocol"), "{reason}");
+        assert!(
+            reason.contains("another subnet or encryption"),
+            "says what it means: {reason}"
+        );
+    }
+}
+
+#[test]
+fn a_tls_node_dialing_a_plaintext_one_is_told_why() {
+    let plain = Node::start(&[]);
+    let addr = plain.expect("ready")["addr"].as_str().unwrap().to_string();
+    let tls = Node::start(&["--tls", "--connect", &addr]);
+    let failed = tls.expect("dial_failed");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(reason.contains("not speaking TLS"), "{reason}");
 }
 
 #[test]

@@ -16,8 +16,16 @@ use tokio::net::TcpStream;
 /// The handshake peer `i` sends to `hub` (from a throwaway core).
 fn handshake(i: u16, hub: &PeerAddr) -> bytes::Bytes {
     let t0 = Instant::now();
-    let cfg = Config::new(common::proto("burst"), PeerAddr::new("127.0.0.1", 30_000 + i));
-    let mut m = Mesh::new(cfg, u64::from(i) + 1, t0, Duration::from_secs(1_764_000_000));
+    let cfg = Config::new(
+        common::proto("burst"),
+        PeerAddr::new("127.0.0.1", 30_000 + i),
+    );
+    let mut m = Mesh::new(
+        cfg,
+        u64::from(i) + 1,
+        t0,
+        Duration::from_secs(1_764_000_000),
+    );
     let conn = m.connect(hub.clone(), t0);
     m.handle_dialed(conn, true, t0);
     std::iter::from_fn(|| m.poll_output())
@@ -42,7 +50,11 @@ async fn sixty_four_handshakes_at_once_are_all_accepted() {
     // the node has read the first.
     let mut clients = Vec::new();
     for _ in &frames {
-        clients.push(TcpStream::connect(("127.0.0.1", addr.port)).await.expect("connect"));
+        clients.push(
+            TcpStream::connect(("127.0.0.1", addr.port))
+                .await
+                .expect("connect"),
+        );
     }
     for (c, f) in clients.iter_mut().zip(&frames) {
         c.write_all(f).await.expect("write");
