@@ -196,12 +196,7 @@ impl MeshSocket {
         kind: EventKind,
         callback: impl FnOnce(&MeshSocket, &Event) + Send + 'static,
     ) -> io::Result<()> {
-        let mut callback = Some(callback);
-        self.callback(kind, true, move |sock, event| {
-            if let Some(f) = callback.take() {
-                f(sock, event);
-            }
-        })
+        self.callback(kind, true, mesh_host::once_fn(callback))
     }
 
     fn callback(
@@ -210,27 +205,13 @@ impl MeshSocket {
         once: bool,
         mut callback: impl FnMut(&MeshSocket, &Event) + Send + 'static,
     ) -> io::Result<()> {
-        let mut events = self.events();
-        let weak = self.inner.downgrade();
-        let run = move || {
-            futures_lite::future::block_on(async {
-                while let Some(event) = events.recv().await {
-                    if EventKind::of(&event) != Some(kind) {
-                        continue;
-                    }
-                    let Some(inner) = weak.upgrade() else {
-                        return;
-                    };
-                    callback(&MeshSocket { inner }, &event);
-                    if once {
-                        return;
-                    }
-                }
-            });
-        };
+        let (events, weak) = (self.events(), self.inner.downgrade());
+        let run = mesh_host::dispatch(events, weak, kind, once, move |inner, event| {
+            callback(&MeshSocket { inner }, event)
+        });
         std::thread::Builder::new()
             .name(format!("mesh-on-{kind:?}"))
-            .spawn(run)
+            .spawn(move || futures_lite::future::block_on(run))
             .map(drop)
     }
 

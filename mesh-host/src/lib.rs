@@ -29,6 +29,7 @@ use std::time::Duration;
 use mesh_proto::mesh::PeerAddr;
 
 mod async_handle;
+mod callbacks;
 mod channels;
 mod command;
 mod driver;
@@ -54,6 +55,7 @@ mod waiting;
 mod write_batch;
 
 pub use async_handle::{AsyncChannels, AsyncHandle, WeakHandle, reply_to};
+pub use callbacks::{dispatch, once_fn};
 pub use channels::{Channels, Publish};
 pub use command::{Command, Outgoing};
 pub use driver::{HostDriver, Input, ResumeHook, closed};

@@ -189,12 +189,7 @@ impl MeshSocket {
         kind: EventKind,
         callback: impl FnOnce(&MeshSocket, &Event) + Send + 'static,
     ) {
-        let mut callback = Some(callback);
-        self.callback(kind, true, move |sock, event| {
-            if let Some(f) = callback.take() {
-                f(sock, event);
-            }
-        });
+        self.callback(kind, true, mesh_host::once_fn(callback));
     }
 
     fn callback(
@@ -203,22 +198,14 @@ impl MeshSocket {
         once: bool,
         mut callback: impl FnMut(&MeshSocket, &Event) + Send + 'static,
     ) {
-        let mut events = self.events();
-        let weak = self.inner.downgrade();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                if EventKind::of(&event) != Some(kind) {
-                    continue;
-                }
-                let Some(inner) = weak.upgrade() else {
-                    return;
-                };
-                callback(&MeshSocket { inner }, &event);
-                if once {
-                    return;
-                }
-            }
-        });
+        let (events, weak) = (self.events(), self.inner.downgrade());
+        tokio::spawn(mesh_host::dispatch(
+            events,
+            weak,
+            kind,
+            once,
+            move |inner, event| callback(&MeshSocket { inner }, event),
+        ));
     }
 
     /// Waits up to `timeout` for the next message (`None`: none came, or
