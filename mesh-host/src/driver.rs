@@ -140,7 +140,7 @@ impl<R: Runtime> HostDriver<R> {
     }
 
     /// When the driver must wake up without an input: the core's next timer,
-    /// or the end of a read pause.
+    /// the end of a read pause, or when the oldest parked connection expires.
     pub fn next_deadline(&self) -> Option<Instant> {
         let pause_end = match self.paused_since {
             Some((since, false)) => Some(since + crate::MAX_READ_PAUSE),
