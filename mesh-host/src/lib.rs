@@ -3,7 +3,7 @@
 //! [`Mesh`](mesh_proto::mesh::Mesh): the advertised-address rule, seed
 //! mixing, the adapters' shared defaults and [`Options`], [`HostDriver`]
 //! (the runtime-independent part of an adapter's driver), the user handle's
-//! commands, write batching, and TLS setup ([`tls`], feature `tls`).
+//! commands, write batching, and TLS setup (module `tls`, feature `tls`).
 //!
 //! This is runtime plumbing, kept out of the sans-IO core (`mesh-proto`):
 //! it knows about tasks, channels and atomics. The adapters carry out the
