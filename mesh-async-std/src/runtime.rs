@@ -81,11 +81,6 @@ impl AsyncChannels for Smol {
     async fn answer<T: Send>(rx: &mut async_channel::Receiver<T>) -> Option<T> {
         rx.recv().await.ok()
     }
-
-    fn withdraw<T>(rx: &mut async_channel::Receiver<T>) -> Option<T> {
-        rx.close();
-        rx.try_recv().ok()
-    }
 }
 
 impl Runtime for Smol {

@@ -37,10 +37,6 @@ pub trait AsyncChannels: Channels + Sized {
 
     /// The answer; `None` if the driver dropped the reply unanswered.
     fn answer<T: Send>(rx: &mut Self::Answer<T>) -> impl Future<Output = Option<T>> + Send;
-
-    /// Stops waiting: from now on the driver's reply fails (and it keeps
-    /// the value); an answer sent before is returned.
-    fn withdraw<T>(rx: &mut Self::Answer<T>) -> Option<T>;
 }
 
 /// A node's user handle: a cheap clone that turns each call into a

@@ -74,11 +74,6 @@ impl AsyncChannels for Tokio {
     async fn answer<T: Send>(rx: &mut oneshot::Receiver<T>) -> Option<T> {
         rx.await.ok()
     }
-
-    fn withdraw<T>(rx: &mut oneshot::Receiver<T>) -> Option<T> {
-        rx.close();
-        rx.try_recv().ok()
-    }
 }
 
 impl Runtime for Tokio {
