@@ -77,7 +77,7 @@ impl Builder {
     /// with `Unsupported` if the crate was built without its `tls` feature.
     pub async fn bind(self, host: &str, port: u16) -> io::Result<MeshSocket> {
         let security = Security::new(self.0.protocol().encryption)?;
-        let listener = TcpListener::bind((host, port)).await?;
+        let listener = TcpListener::try_from(mesh_host::listen(host, port)?)?;
         let local = listener.local_addr()?;
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -102,6 +102,7 @@ mod conn;
 mod driver;
 mod events;
 mod net;
+mod refuse;
 mod runtime;
 mod socket;
 mod spawn;

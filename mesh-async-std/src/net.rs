@@ -171,8 +171,14 @@ pub(crate) async fn accept_loop(
                 prepare(&tcp);
                 match &security {
                     Security::Plaintext => {
+                        let speaking = mesh_host::has_bytes_waiting(&tcp);
                         let stream = Stream::Plain(tcp);
-                        if io.send(IoEvent::Accepted { stream, remote }).await.is_err() {
+                        let accepted = IoEvent::Accepted {
+                            stream,
+                            remote,
+                            speaking,
+                        };
+                        if io.send(accepted).await.is_err() {
                             return;
                         }
                     }
@@ -193,7 +199,13 @@ pub(crate) async fn accept_loop(
                             let _slot = slot;
                             match accept_tls(&acceptor, tcp, timeouts.handshake).await {
                                 Ok(stream) => {
-                                    let _ = io.send(IoEvent::Accepted { stream, remote }).await;
+                                    // Past its TLS handshake: it speaks.
+                                    let accepted = IoEvent::Accepted {
+                                        stream,
+                                        remote,
+                                        speaking: true,
+                                    };
+                                    let _ = io.send(accepted).await;
                                 }
                                 // Dropping the stream closes the socket.
                                 Err(error) => {

@@ -4,6 +4,8 @@
 
 use std::io;
 
+use bytes::Bytes;
+
 use async_channel::TrySendError;
 use async_executor::Task;
 use mesh_host::{self, AsyncChannels, Channels, Publish, Runtime, Timeouts};
@@ -100,6 +102,11 @@ impl Runtime for Smol {
             write_stall,
             alive,
         ))
+    }
+
+    fn refuse(&mut self, stream: Stream, bytes: Bytes, slot: mesh_host::HandshakeSlot) {
+        let goodbye = crate::refuse::refuse(stream, bytes, slot);
+        self.spawner.spawn(goodbye).detach();
     }
 
     fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()> {

@@ -16,7 +16,7 @@ use mesh_proto::mesh::{
 use crate::parked::Parked;
 use crate::subscribers::Subscribers;
 use crate::waiting::Waiting;
-use crate::{Command, Connection, IoEvent, Outgoing, Runtime, Shared};
+use crate::{Command, Connection, HandshakeSlots, IoEvent, Outgoing, Runtime, Shared};
 
 /// One input of an adapter's driver.
 pub enum Input<R: Runtime> {
@@ -46,6 +46,8 @@ enum Link<R: Runtime> {
     /// Dial in progress; `connect` may be waiting for it.
     Dialing(Option<R::Reply<io::Result<ConnId>>>),
     Open(R::Conn),
+    /// Accepted and refused by the core: waiting for its refusal's bytes.
+    Refused(R::Stream),
 }
 
 /// The runtime-independent part of an adapter's driver: it owns the
@@ -69,6 +71,8 @@ pub struct HostDriver<R: Runtime> {
     /// Accepted connections waiting for a pending-handshake place (see
     /// [`Parked`]).
     parked: Parked<R::Stream>,
+    /// Refused connections still being answered (see [`crate::MAX_REFUSING`]).
+    refusing: HandshakeSlots,
     /// A close the core has begun, to hand to the runtime once settled.
     closing: Option<R::Reply<Result<(), SendError>>>,
     done: bool,
@@ -97,6 +101,7 @@ impl<R: Runtime> HostDriver<R> {
             shared: Shared::default(),
             reply_to: ReplyTo::none(),
             parked: Parked::default(),
+            refusing: HandshakeSlots::new(crate::MAX_REFUSING),
             paused_since: None,
             closing: None,
             done: false,
@@ -296,15 +301,23 @@ impl<R: Runtime> HostDriver<R> {
 
     fn io(&mut self, rt: &mut R, event: IoEvent<R::Stream>, now: Instant) {
         match event {
-            IoEvent::Accepted { stream, remote } => {
+            IoEvent::Accepted {
+                stream,
+                remote,
+                speaking,
+            } => {
                 if self.mesh.is_closed() {
                     return;
                 }
                 let cfg = self.mesh.config();
                 let (max, cap) = (cfg.max_pending_handshakes, cfg.max_inbound);
-                if self.mesh.pending_handshakes() + self.parked.len() >= max
-                    && self.parked.len() < cap
-                {
+                let full = self.mesh.pending_handshakes() + self.parked.len() >= max;
+                if full && speaking && self.mesh.evict_silent(now) {
+                    // A peer that speaks goes before silent ones (a flood).
+                    self.admit(rt, stream, remote, now);
+                    return;
+                }
+                if full && self.parked.len() < cap {
                     // A burst: its handshakes are likely in the sockets
                     // already, just not read yet. Wait for a place.
                     self.parked.push(stream, remote, now);
@@ -342,11 +355,16 @@ impl<R: Runtime> HostDriver<R> {
         }
     }
 
-    /// Hands an accepted connection to the core (which may still refuse it)
-    /// and starts its reader and writer.
+    /// Hands an accepted connection to the core and starts its reader and
+    /// writer; one the core refuses gets only its refusal (no reader, no
+    /// writer: a flood of them holds little).
     fn admit(&mut self, rt: &mut R, stream: R::Stream, remote: SocketAddr, now: Instant) {
         let remote = PeerAddr::new(remote.ip().to_string(), remote.port());
         let conn = self.mesh.handle_accepted(Some(remote), now);
+        if !self.mesh.has_conn(conn) {
+            self.links.insert(conn, Link::Refused(stream));
+            return;
+        }
         if self.open(rt, conn, stream).is_err() {
             self.mesh.handle_closed(conn, now);
         }
@@ -423,6 +441,18 @@ impl<R: Runtime> HostDriver<R> {
             }
             Output::Transmit { conn, bytes } => match self.links.get(&conn) {
                 Some(Link::Open(c)) => c.transmit(bytes),
+                Some(Link::Refused(_)) => {
+                    let Some(Link::Refused(stream)) = self.links.remove(&conn) else {
+                        return;
+                    };
+                    match self.refusing.try_take() {
+                        Some(slot) => rt.refuse(stream, bytes, slot),
+                        // A flood: closed unanswered (dropping it closes it).
+                        None => {
+                            tracing::debug!(%conn, "refused unanswered: too many refusals at once")
+                        }
+                    }
+                }
                 _ => tracing::debug!(%conn, "transmit for a connection that is not open"),
             },
             Output::Close { conn } => match self.links.remove(&conn) {
@@ -430,7 +460,7 @@ impl<R: Runtime> HostDriver<R> {
                 Some(Link::Dialing(Some(reply))) => {
                     let _ = R::reply(reply, Err(closed()));
                 }
-                Some(Link::Dialing(None)) | None => {}
+                Some(Link::Dialing(None) | Link::Refused(_)) | None => {}
             },
             Output::Event(event) => self.subscribers.publish(event),
         }

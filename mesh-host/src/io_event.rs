@@ -17,6 +17,10 @@ pub enum IoEvent<S> {
         stream: S,
         /// The peer's address.
         remote: SocketAddr,
+        /// Its peer had sent bytes already (a TLS peer has, by then): over
+        /// the pending-handshake bound it takes a silent connection's place
+        /// (see [`Mesh::evict_silent`](mesh_proto::mesh::Mesh::evict_silent)).
+        speaking: bool,
     },
     /// A dial's outcome, its TLS handshake done if there is one.
     Dialed {

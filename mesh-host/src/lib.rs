@@ -38,6 +38,7 @@ mod handshake_slots;
 mod inbox;
 mod io_event;
 mod lan;
+mod listen;
 mod messages;
 mod options;
 mod outcome;
@@ -64,6 +65,7 @@ pub use handshake_slots::{HandshakeSlot, HandshakeSlots};
 pub use inbox::Inbox;
 pub use io_event::{IoEvent, WriteEnd};
 pub use lan::lan_address;
+pub use listen::{LISTEN_BACKLOG, has_bytes_waiting, listen};
 pub use messages::Messages;
 pub use options::{Options, Timeouts};
 pub use outcome::{WriteFailure, dialed};
@@ -83,6 +85,17 @@ pub const DEFAULT_WRITE_STALL: Duration = Duration::from_secs(30);
 /// draining the peer's bytes (so the kernel sends FIN, not RST, and the peer
 /// keeps our last frames).
 pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+/// A connection the core refused (over capacity) gets its refusal (a peer
+/// list pointing elsewhere) and a graceful close, then its bytes are drained
+/// for at most this long before the socket goes: long enough for an honest
+/// joiner to read where to go, short enough that a flood cannot pile up.
+pub const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Refused connections given that courtesy at once; past this (a flood of
+/// connection attempts) a refused socket is closed unanswered, so refusals
+/// hold at most this many descriptors, each for at most [`REFUSE_LINGER`].
+pub const MAX_REFUSING: usize = 64;
 
 /// Bytes asked for per `read` call on a busy connection (a quiet one reads
 /// into [`READ_MIN`]: see [`ReadBuffer`]).

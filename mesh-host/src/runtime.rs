@@ -21,6 +21,12 @@ pub trait Runtime: Channels {
     /// Starts the reader and writer of a newly opened connection.
     fn open(&mut self, conn: ConnId, stream: Self::Stream) -> io::Result<Self::Conn>;
 
+    /// Refuses an accepted connection the core turned away: writes `bytes`
+    /// (its refusal), shuts the write side, drains the peer's bytes for at
+    /// most [`REFUSE_LINGER`](crate::REFUSE_LINGER), then drops the stream
+    /// and `slot`. Reports nothing back: the core has forgotten it.
+    fn refuse(&mut self, stream: Self::Stream, bytes: Bytes, slot: crate::HandshakeSlot);
+
     /// Starts dialing `addr`; the outcome comes back as `IoEvent::Dialed`.
     fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()>;
 

@@ -1792,9 +1792,10 @@ fn our_handshake_is_plain_and_carries_our_compression_list() {
         .filter(|c| c.is_supported())
         .collect();
     assert_eq!(d.frame.payload[4], with_marker(flags(&configured)));
-    // With lazy push off, exactly py2p's list.
+    // With lazy push and link trimming off, exactly py2p's list.
     let mut cfg = config();
     cfg.lazy_push = false;
+    cfg.trim_links = false;
     let mut m = mesh(cfg, t0);
     let c = m.handle_accepted(None, t0);
     let d = &sent_to(&drain(&mut m), c)[0];
@@ -1806,6 +1807,7 @@ fn with_marker(methods: Value) -> Value {
         panic!("a list")
     };
     v.push(Value::from(mesh_proto::mesh::lazy::MARKER));
+    v.push(Value::from(mesh_proto::mesh::trim::MARKER));
     Value::Array(v)
 }
 

@@ -4,6 +4,8 @@
 
 use std::io;
 
+use bytes::Bytes;
+
 use mesh_host::{self, AsyncChannels, Channels, Publish, Runtime, Timeouts};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 use tokio::sync::mpsc::error::TrySendError;
@@ -92,6 +94,10 @@ impl Runtime for Tokio {
             self.timeouts.write_stall,
             alive,
         ))
+    }
+
+    fn refuse(&mut self, stream: Stream, bytes: Bytes, slot: mesh_host::HandshakeSlot) {
+        tokio::spawn(crate::refuse::refuse(stream, bytes, slot));
     }
 
     fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()> {

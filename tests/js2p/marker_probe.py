@@ -225,7 +225,7 @@ def renegotiate_demo(port):
 
 def main():
     port, ok = 46700, True
-    for marker in (19536, 43):
+    for marker in (19536, 19540, 43):
         print("marker %d:" % marker)
         for lst in ([ZLIB, GZIP, marker], [marker, ZLIB, GZIP], [marker], [marker, GZIP]):
             for method in [None] + [m for m in (ZLIB, GZIP) if m in lst][:1]:

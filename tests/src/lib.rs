@@ -7,6 +7,7 @@
 use serde_json::Value as Json;
 
 pub mod conformance;
+pub mod hostile;
 pub mod nodes;
 pub mod py2p;
 

@@ -54,6 +54,7 @@ fn a_burst_over_the_pending_bound_is_parked_then_admitted() {
             IoEvent::Accepted {
                 stream: (),
                 remote: remote(n),
+                speaking: false,
             },
             at(0),
         );
@@ -90,18 +91,20 @@ fn parked_connections_without_a_place_close_after_the_handshake_timeout() {
             IoEvent::Accepted {
                 stream: (),
                 remote: remote(n),
+                speaking: false,
             },
             at(0),
         );
     }
-    // One pending, three parked (max_inbound), the fifth refused by the core.
+    // One pending, three parked (max_inbound), the fifth refused by the core
+    // (answered without a reader or writer of its own).
     let opens = opened(&hub);
-    assert_eq!(opens.len(), 2, "{opens:?}");
-    let refused = hub.rt.take_matching(|c| matches!(c, Call::Close(_)));
-    assert_eq!(
-        refused,
-        [Call::Close(opens[1])],
-        "the one past every bound is refused"
+    assert_eq!(opens.len(), 1, "{opens:?}");
+    assert_eq!(refusals(&hub), 1, "the one past every bound is refused");
+    assert!(
+        hub.rt
+            .take_matching(|c| matches!(c, Call::Close(_)))
+            .is_empty()
     );
     assert_eq!(hub.driver.mesh().counters().rejected.over_capacity, 1);
     assert!(
@@ -117,5 +120,92 @@ fn parked_connections_without_a_place_close_after_the_handshake_timeout() {
     let closes = hub.rt.take_matching(|c| matches!(c, Call::Close(_)));
     assert_eq!(closes, [Call::Close(opens[0])]);
     hub.step(mesh_host::Input::Wake, at(0) + timeout * 2);
+    assert!(opened(&hub).is_empty());
+}
+
+/// Accepts from `n` peers that never handshake.
+fn flood(hub: &mut Node, n: u16) {
+    for k in 0..n {
+        hub.io(
+            IoEvent::Accepted {
+                stream: (),
+                remote: remote(100 + k),
+                speaking: false,
+            },
+            at(0),
+        );
+    }
+}
+
+fn refusals(hub: &Node) -> usize {
+    hub.rt.take_matching(|c| matches!(c, Call::Refuse(_))).len()
+}
+
+/// Past the parking places, the core refuses: a refused connection gets
+/// its refusal (no reader, no writer), at most `MAX_REFUSING` at once;
+/// past that it is closed unanswered. As refusals end, new ones are answered.
+#[test]
+fn a_flood_of_connections_holds_a_bounded_number_of_refusals() {
+    let mut hub = Node::with(1, |c| {
+        c.max_pending_handshakes = 2;
+        c.max_inbound = 4;
+        c.max_outgoing = 0;
+    });
+    let extra = 10;
+    flood(&mut hub, (2 + 4 + mesh_host::MAX_REFUSING + extra) as u16);
+    assert_eq!(
+        opened(&hub).len(),
+        2,
+        "only the pending places get a reader"
+    );
+    assert_eq!(refusals(&hub), mesh_host::MAX_REFUSING);
+    assert_eq!(hub.rt.refusing.len(), mesh_host::MAX_REFUSING);
+    assert_eq!(
+        hub.driver.mesh().counters().rejected.over_capacity,
+        (mesh_host::MAX_REFUSING + extra) as u64,
+        "the ones past the bound are refused all the same, just unanswered"
+    );
+    hub.rt.refusing.clear();
+    flood(&mut hub, 3);
+    assert_eq!(refusals(&hub), 3, "answered again once refusals end");
+    assert!(opened(&hub).is_empty());
+}
+
+/// Every pending place held by a silent connection and every parking place
+/// taken: a connection whose peer has already spoken still gets in, in the
+/// place of the oldest silent one, which is closed.
+#[test]
+fn a_peer_that_speaks_takes_a_silent_connections_place() {
+    let mut hub = Node::with(1, |c| {
+        c.max_pending_handshakes = 2;
+        c.max_inbound = 4;
+        c.max_outgoing = 0;
+    });
+    flood(&mut hub, 2 + 4 + 3);
+    let silent = opened(&hub);
+    assert_eq!(silent.len(), 2);
+    refusals(&hub);
+    let before = hub.driver.mesh().counters().rejected.over_capacity;
+    hub.io(
+        IoEvent::Accepted {
+            stream: (),
+            remote: remote(9),
+            speaking: true,
+        },
+        at(0),
+    );
+    let admitted = opened(&hub);
+    assert_eq!(admitted.len(), 1, "the speaking peer is admitted");
+    assert_eq!(
+        hub.rt.take_matching(|c| matches!(c, Call::Close(_))),
+        [Call::Close(silent[0])],
+        "the oldest silent one gave its place"
+    );
+    assert_eq!(
+        hub.driver.mesh().counters().rejected.over_capacity,
+        before + 1
+    );
+    // A silent newcomer takes nobody's place.
+    flood(&mut hub, 1);
     assert!(opened(&hub).is_empty());
 }

@@ -6,7 +6,7 @@ use std::io;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use mesh_host::{Channels, Connection, Publish, Runtime};
+use mesh_host::{Channels, Connection, HandshakeSlot, Publish, Runtime};
 use mesh_proto::mesh::{ConnId, Event, PeerAddr, SendError};
 
 /// A one-shot answer: the driver holds one clone, the test the other. The
@@ -27,6 +27,8 @@ pub enum Call {
     Dial(ConnId, PeerAddr),
     Open(ConnId),
     Transmit(ConnId, Bytes),
+    /// A refused connection answered with these bytes.
+    Refuse(Bytes),
     Close(ConnId),
     Abort(ConnId),
     StopListening,
@@ -42,6 +44,8 @@ pub struct FakeRuntime {
     pub refuse_opens: bool,
     /// The replies handed to `finish_close`, for the test to answer.
     pub close_replies: Vec<Slot<Result<(), SendError>>>,
+    /// The slots of refusals under way; the test ends them by clearing this.
+    pub refusing: Vec<HandshakeSlot>,
 }
 
 impl FakeRuntime {
@@ -115,6 +119,11 @@ impl Runtime for FakeRuntime {
             conn,
             calls: Rc::clone(&self.calls),
         })
+    }
+
+    fn refuse(&mut self, (): (), bytes: Bytes, slot: HandshakeSlot) {
+        self.calls.borrow_mut().push(Call::Refuse(bytes));
+        self.refusing.push(slot);
     }
 
     fn dial(&mut self, conn: ConnId, addr: PeerAddr) -> io::Result<()> {

@@ -96,7 +96,14 @@ impl Node {
     /// An inbound connection from node `from`; the conn it got.
     pub fn accept(&mut self, from: u16, now: Instant) -> ConnId {
         let remote: SocketAddr = format!("10.0.0.2:{}", 4000 + from).parse().unwrap();
-        self.io(IoEvent::Accepted { stream: (), remote }, now);
+        self.io(
+            IoEvent::Accepted {
+                stream: (),
+                remote,
+                speaking: false,
+            },
+            now,
+        );
         // Its handshake stays in the log for `pump` to carry.
         let calls = self.rt.take_matching(|c| !matches!(c, Call::Transmit(..)));
         let [Call::Open(conn)] = calls.as_slice() else {

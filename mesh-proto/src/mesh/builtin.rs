@@ -9,9 +9,9 @@ use bytes::Bytes;
 use crate::wire::{Compression, Decoded, MainFlag, SubFlag, Utf8Bytes, Value, compare_base58_ints};
 
 use super::known::{IdKey, KnownAddr};
-use super::lazy;
 use super::outbound::addr_value;
 use super::{ConnId, Event, Mesh, Message, PeerAddr, PeerId, RejectReason};
+use super::{lazy, trim};
 
 /// `[host, port]` with host str or bin and port an integer that fits.
 fn parse_addr(v: &Value) -> Option<PeerAddr> {
@@ -48,6 +48,7 @@ impl Mesh {
             return false;
         };
         let ext = self.lazy_marker_in(methods);
+        let trim_ext = self.trim_marker_in(methods);
         let (Some(id), Some(proto), Some(addr), Some(methods)) = (
             id.as_str_or_bin(),
             proto.as_str_or_bin(),
@@ -76,6 +77,7 @@ impl Mesh {
             if *known == peer {
                 c.peer_addr = Some(addr);
                 c.peer_compression = methods;
+                c.trim_ext = trim_ext;
                 self.lazy_set_ext(conn, ext);
             }
             return true;
@@ -102,7 +104,9 @@ impl Mesh {
         };
         c.peer = Some(peer.clone());
         c.peer_addr = Some(addr.clone());
+        c.deframer.set_max_frame(self.cfg.limits.max_frame);
         c.peer_compression = methods;
+        c.trim_ext = trim_ext;
         self.lazy_set_ext(conn, ext);
         let was_empty = self.routes.is_empty();
         self.routes.insert(peer.clone(), conn);
@@ -119,14 +123,15 @@ impl Mesh {
             }
         }
         let dialed = self.conns.get(&conn).and_then(|c| c.addr.clone());
-        self.lost.retain(|a, (p, _)| {
-            p.as_ref() != Some(&peer) && *a != addr && Some(a) != dialed.as_ref()
+        self.lost.retain(|a, l| {
+            l.peer.as_ref() != Some(&peer) && *a != addr && Some(a) != dialed.as_ref()
         });
         self.send_peers(conn, now);
         self.flush_awaiting(&peer, now);
         if outgoing {
             self.replacements = self.replacements.saturating_sub(1);
         }
+        self.trim_topology_changed(now);
         if self.outgoing_count() >= self.target_outgoing() {
             self.heal_attempt = 0;
         } else {
@@ -196,9 +201,13 @@ impl Mesh {
             {
                 continue;
             }
+            // Past our usual count, a dial replaces a lost link: it is
+            // given back once the mesh is whole again.
+            let healing = self.replacements > 0 || outgoing >= self.cfg.max_outgoing;
             let conn = self.connect(PeerAddr::new(text, port), now);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.expected = Some(peer.clone());
+                c.healing = healing;
             }
             outgoing = self.outgoing_count();
         }
@@ -318,6 +327,10 @@ impl Mesh {
             .and_then(|i| i.as_u64());
         if let Some(sub @ (lazy::IHAVE | lazy::GRAFT | lazy::PRUNE)) = raw {
             self.handle_lazy(conn, sub, d, now);
+            return;
+        }
+        if let Some(sub @ (trim::ASK | trim::AGREE | trim::DECLINE)) = raw {
+            self.handle_trim(conn, sub, now);
             return;
         }
         match raw.and_then(|v| SubFlag::try_from(v).ok()) {

@@ -98,6 +98,14 @@ pub struct Config {
     pub lazy_max_missing: usize,
     /// Ids in one announcement or graft (more are ignored). Default 256.
     pub lazy_max_ids_per_frame: usize,
+    /// Give back links dialed to heal once the mesh is whole again, so
+    /// faults do not add degree for good (with the other end's consent,
+    /// only between our own nodes: see [`trim`](super::trim)). Off: no
+    /// trimming, and the handshake carries no marker. Default on.
+    pub trim_links: bool,
+    /// A node with surplus links waits this long after its last link change
+    /// (with up to half again of jitter) before it gives one back. Default 5 s.
+    pub trim_quiet: Duration,
 }
 
 impl Config {
@@ -136,6 +144,8 @@ impl Config {
             lazy_cache_age: Duration::from_secs(30),
             lazy_max_missing: 4096,
             lazy_max_ids_per_frame: 256,
+            trim_links: true,
+            trim_quiet: Duration::from_secs(5),
         }
     }
 }

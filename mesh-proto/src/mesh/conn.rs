@@ -35,6 +35,18 @@ pub(crate) struct Conn {
     pub(crate) ext: bool,
     /// Ids to announce on this link at the next tick.
     pub(crate) announce: Vec<crate::wire::MsgId>,
+    /// Dialed to heal (beyond what the node had): given back first when
+    /// the mesh is whole again.
+    pub(crate) healing: bool,
+    /// The peer gives back surplus links too (its handshake carried the marker).
+    pub(crate) trim_ext: bool,
+    /// We agreed that the peer closes this link: its closing is no loss.
+    pub(crate) trimming: bool,
+    /// When we last asked to give this link back, and how many times.
+    pub(crate) trim_asked: Option<Instant>,
+    pub(crate) trim_asks: u8,
+    /// The peer has sent something.
+    pub(crate) heard: bool,
 }
 
 impl Conn {
@@ -50,7 +62,12 @@ impl Conn {
             addr,
             expected: None,
             opened: now,
-            deframer: Deframer::new(limits),
+            deframer: {
+                // Until the handshake: room for a handshake, not a file.
+                let mut d = Deframer::new(limits);
+                d.set_max_frame(limits.max_frame.min(limits.max_frame_before_handshake));
+                d
+            },
             peer: None,
             peer_addr: None,
             peer_compression: Vec::new(),
@@ -60,6 +77,12 @@ impl Conn {
             failures: 0,
             ext: false,
             announce: Vec::new(),
+            healing: false,
+            trim_ext: false,
+            trimming: false,
+            trim_asked: None,
+            trim_asks: 0,
+            heard: false,
         }
     }
 

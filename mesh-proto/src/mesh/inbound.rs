@@ -38,6 +38,7 @@ impl Mesh {
             return;
         };
         self.counters.bytes_in += chunk.len() as u64;
+        c.heard = true;
         c.deframer.feed(chunk);
         self.handle_frames(conn, now);
     }
@@ -50,6 +51,7 @@ impl Mesh {
             return;
         };
         self.counters.bytes_in += chunk.len() as u64;
+        c.heard = true;
         c.deframer.feed_bytes(chunk);
         self.handle_frames(conn, now);
     }

@@ -60,6 +60,7 @@ pub(crate) mod rng_for_sim {
 mod seen;
 mod sent;
 mod timers;
+pub mod trim;
 mod types;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -84,6 +85,18 @@ use seen::SeenCache;
 const MAX_LOST: usize = 16;
 /// Redials of one lost peer before it is given up.
 const MAX_LOST_ATTEMPTS: u32 = 10;
+
+/// A peer whose link broke under us, being redialed.
+#[derive(Debug)]
+struct Lost {
+    /// Its id, if the link had handshaken.
+    peer: Option<PeerId>,
+    /// Redials so far.
+    attempts: u32,
+    /// We had dialed it: redialing restores a link we had, rather than
+    /// adding one (the peer's own redial does that).
+    ours: bool,
+}
 
 /// A reply waiting for a route to its target.
 #[derive(Debug)]
@@ -122,11 +135,13 @@ pub struct Mesh {
     heal_attempt: u32,
     /// Peers whose link broke under us (not closed on purpose), redialed with
     /// backoff until back or out of attempts: how a healed partition rejoins.
-    lost: BTreeMap<PeerAddr, (Option<PeerId>, u32)>,
+    lost: BTreeMap<PeerAddr, Lost>,
     /// Links lost under us and not yet replaced by a new outgoing one.
     replacements: usize,
     /// Lazy push (PlumTree) state: eager and lazy links, missing ids, cache.
     lazy: lazy::LazyState,
+    /// Giving back links made for healing: the one open trim, its timer.
+    trim: trim::TrimState,
     /// Reused by the relay path so it does not allocate per frame.
     scratch_targets: Vec<ConnId>,
     counters: Counters,
@@ -186,6 +201,7 @@ impl Mesh {
             lost: BTreeMap::new(),
             replacements: 0,
             lazy: lazy::LazyState::default(),
+            trim: trim::TrimState::default(),
             scratch_targets: Vec::new(),
             counters: Counters::default(),
             closed: false,
@@ -308,6 +324,32 @@ impl Mesh {
             .any(|c| c.queued > self.cfg.max_queued_bytes / 2)
     }
 
+    /// Whether `conn` is a connection the node holds (a refused or closed
+    /// one is not).
+    #[must_use]
+    pub fn has_conn(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    /// Over the pending-handshake bound, a connection whose peer speaks at
+    /// once may take the place of one that never said a word: closes the
+    /// oldest accepted connection that has sent nothing (refused as
+    /// [`RejectReason::TooManyPendingHandshakes`]). Returns whether one was.
+    /// A flood of silent connections then cannot keep honest peers out.
+    pub fn evict_silent(&mut self, now: Instant) -> bool {
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.outgoing && !c.heard && !c.handshaken())
+            .min_by_key(|(id, c)| (c.opened, **id))
+            .map(|(id, _)| *id);
+        let Some(conn) = oldest else {
+            return false;
+        };
+        self.reject(conn, RejectReason::TooManyPendingHandshakes, now);
+        true
+    }
+
     /// Connections without a completed handshake (dials included): what
     /// [`Config::max_pending_handshakes`] bounds when a connection is accepted.
     pub fn pending_handshakes(&self) -> usize {
@@ -424,24 +466,34 @@ impl Mesh {
     /// The connection closed (by the peer, or an I/O error).
     pub fn handle_closed(&mut self, conn: ConnId, now: Instant) {
         // A link that broke under us, or a dial refused before its handshake
-        // (a full peer), is retried with backoff.
-        let lost = self.conns.get(&conn).and_then(|c| match &c.peer {
-            Some(peer) => (self.routes.get(peer) == Some(&conn))
-                .then(|| (c.peer_addr.clone(), Some(peer.clone()))),
-            // A refused dial matters when it was our only way in (a joiner
-            // whose bootstrap was full); otherwise the refusal's peer list
-            // already pointed us elsewhere.
-            None => {
-                (c.outgoing && self.routes.is_empty()).then(|| (c.addr.clone(), c.expected.clone()))
+        // (a full peer), is retried with backoff. A link given back by
+        // agreement (see `trim`) is no loss.
+        let trimmed = self.conns.get(&conn).is_some_and(|c| c.trimming);
+        self.trim_closed(conn);
+        let lost = self.conns.get(&conn).filter(|_| !trimmed).and_then(|c| {
+            let ours = c.outgoing && !c.healing;
+            match &c.peer {
+                Some(peer) => (self.routes.get(peer) == Some(&conn))
+                    .then(|| (c.peer_addr.clone(), Some(peer.clone()), ours)),
+                // A refused dial matters when it was our only way in (a joiner
+                // whose bootstrap was full); otherwise the refusal's peer list
+                // already pointed us elsewhere.
+                None => (c.outgoing && self.routes.is_empty())
+                    .then(|| (c.addr.clone(), c.expected.clone(), ours)),
             }
         });
         let was_route = self.conns.get(&conn).is_some_and(|c| c.peer.is_some());
         self.forget_conn(conn, now);
-        if let Some((Some(addr), peer)) = lost
+        if let Some((Some(addr), peer, ours)) = lost
             && !self.closed
         {
             if self.lost.len() < MAX_LOST {
-                self.lost.insert(addr, (peer, 0));
+                let lost = Lost {
+                    peer,
+                    attempts: 0,
+                    ours,
+                };
+                self.lost.insert(addr, lost);
             }
             if was_route {
                 self.replacements = (self.replacements + 1).min(self.cfg.max_outgoing);

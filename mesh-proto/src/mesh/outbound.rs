@@ -213,6 +213,11 @@ impl Mesh {
                     // py2p and js2p ignore a number they do not know here:
                     // our own nodes read it as "speaks lazy push".
                     .chain(self.cfg.lazy_push.then(|| Value::from(super::lazy::MARKER)))
+                    .chain(
+                        self.cfg
+                            .trim_links
+                            .then(|| Value::from(super::trim::MARKER)),
+                    )
                     .collect(),
             ),
         ];
@@ -344,9 +349,10 @@ impl Mesh {
         {
             self.routes.remove(&peer);
             self.event(super::Event::PeerDown { conn, peer });
-            if !self.closed {
+            if !self.closed && !c.trimming {
                 self.request_peers(now);
                 self.schedule_heal(now);
+                self.trim_topology_changed(now);
             }
         }
     }

@@ -41,6 +41,9 @@ impl Mesh {
         if let Some(t) = self.lazy.next_deadline() {
             consider(t);
         }
+        if let Some(t) = self.trim.at {
+            consider(t);
+        }
         next
     }
 
@@ -80,6 +83,7 @@ impl Mesh {
             self.heal(now);
         }
         self.lazy_timeout(now);
+        self.trim_timeout(now);
     }
 
     /// After losing a peer or a dial: try again later, backing off.
@@ -140,6 +144,7 @@ impl Mesh {
             let conn = self.connect(addr, now);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.expected = Some(peer);
+                c.healing = true;
             }
         }
         self.heal_attempt = self.heal_attempt.saturating_add(1);
@@ -151,14 +156,14 @@ impl Mesh {
     /// Redials peers whose links broke, each a bounded number of times.
     fn redial_lost(&mut self, now: Instant) {
         let lost = std::mem::take(&mut self.lost);
-        for (addr, (peer, attempts)) in lost {
-            let back = peer.as_ref().is_some_and(|p| self.routes.contains_key(p))
+        for (addr, mut l) in lost {
+            let back = l.peer.as_ref().is_some_and(|p| self.routes.contains_key(p))
                 || self.routes.values().any(|c| {
                     self.conns
                         .get(c)
                         .is_some_and(|c| c.peer_addr.as_ref() == Some(&addr))
                 });
-            if back || attempts >= super::MAX_LOST_ATTEMPTS {
+            if back || l.attempts >= super::MAX_LOST_ATTEMPTS {
                 continue;
             }
             let dialing = self
@@ -168,10 +173,14 @@ impl Mesh {
             if !dialing {
                 let conn = self.connect(addr.clone(), now);
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.expected = peer.clone();
+                    c.expected = l.peer.clone();
+                    // Redialing a link the peer had dialed adds one of ours:
+                    // given back once the mesh is whole again.
+                    c.healing = !l.ours;
                 }
             }
-            self.lost.insert(addr, (peer, attempts + 1));
+            l.attempts += 1;
+            self.lost.insert(addr, l);
         }
     }
 }

@@ -374,6 +374,10 @@ pub struct Counters {
     pub rejected: RejectCounters,
     /// Lazy push between our own nodes (see [`Config::lazy_push`](super::Config::lazy_push)).
     pub lazy: LazyCounters,
+    /// Surplus links we dialed to heal and gave back (see [`Config::trim_links`](super::Config::trim_links)).
+    pub links_trimmed: u64,
+    /// Links a peer asked to give back and we agreed to.
+    pub trims_agreed: u64,
 }
 
 /// What lazy push did: announcements, grafts, prunes and the frame cache.

@@ -743,11 +743,15 @@ impl Sim {
 
     /// Restarts a crashed node as a new process (new id) at the same address,
     /// dialing `bootstrap` if given (none: it waits to be dialed). It keeps
-    /// its [`Config::lazy_push`] setting.
+    /// its [`Config::lazy_push`] and [`Config::trim_links`] settings.
     pub fn restart(&mut self, n: NodeIdx, bootstrap: Option<NodeIdx>) {
         let addr = self.nodes[n.0].addr.clone();
-        let lazy_push = self.nodes[n.0].mesh.config().lazy_push;
-        let mesh = self.make_mesh(&addr, |c| c.lazy_push = lazy_push);
+        let old_cfg = self.nodes[n.0].mesh.config();
+        let (lazy_push, trim_links) = (old_cfg.lazy_push, old_cfg.trim_links);
+        let mesh = self.make_mesh(&addr, |c| {
+            c.lazy_push = lazy_push;
+            c.trim_links = trim_links;
+        });
         let old = std::mem::replace(&mut self.nodes[n.0].mesh, mesh);
         self.bytes_of_dead += old.counters().bytes_out;
         self.lazy_bytes_of_dead += old.counters().lazy.bytes_out;
@@ -818,6 +822,8 @@ impl Sim {
             t.rejected.self_connection += c.rejected.self_connection;
             t.violations += c.violations;
             t.lazy.add(&c.lazy);
+            t.links_trimmed += c.links_trimmed;
+            t.trims_agreed += c.trims_agreed;
         }
         (t, routes as f64 / live.max(1) as f64)
     }
@@ -865,20 +871,23 @@ impl Sim {
 
     /// Live nodes reachable from `n` through routing tables.
     pub fn component(&self, n: NodeIdx) -> Vec<NodeIdx> {
+        let by_id: BTreeMap<&[u8], usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| node.alive)
+            .map(|(i, node)| (node.mesh.id().0.as_ref(), i))
+            .collect();
         let mut seen = vec![false; self.nodes.len()];
         let mut stack = vec![n];
         seen[n.0] = true;
         while let Some(x) = stack.pop() {
             for (peer, _) in self.nodes[x.0].mesh.routes() {
-                let Ok(text) = std::str::from_utf8(&peer.0) else {
-                    continue;
-                };
-                if let Some(y) = self.node_by_id(text)
-                    && !seen[y.0]
-                    && self.nodes[y.0].alive
+                if let Some(&y) = by_id.get(peer.0.as_ref())
+                    && !seen[y]
                 {
-                    seen[y.0] = true;
-                    stack.push(y);
+                    seen[y] = true;
+                    stack.push(NodeIdx(y));
                 }
             }
         }
@@ -886,13 +895,6 @@ impl Sim {
             .filter(|i| seen[*i])
             .map(NodeIdx)
             .collect()
-    }
-
-    fn node_by_id(&self, id: &str) -> Option<NodeIdx> {
-        self.nodes
-            .iter()
-            .position(|n| n.alive && n.mesh.id().0 == id.as_bytes())
-            .map(NodeIdx)
     }
 
     /// Checks the invariants: no violations seen, no duplicate delivery, caches

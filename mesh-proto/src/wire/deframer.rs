@@ -50,6 +50,12 @@ impl Deframer {
         }
     }
 
+    /// Changes the largest frame accepted from here on (a header already
+    /// read was checked against the old one).
+    pub fn set_max_frame(&mut self, max_frame: usize) {
+        self.max_frame = max_frame;
+    }
+
     /// Appends received bytes. Call [`next_frame`](Deframer::next_frame) until
     /// it returns `None` afterwards, so the buffer never holds more than one
     /// partial frame plus the last chunk.

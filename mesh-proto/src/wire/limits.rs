@@ -28,6 +28,10 @@ pub struct Limits {
     pub max_container_len: usize,
     /// Most payload packets (items after msg_type, sender, time). Default 65,536.
     pub max_packets: usize,
+    /// Largest frame accepted on a connection before its handshake (a
+    /// handshake is a few hundred bytes): connections that have not said
+    /// who they are cannot make the node buffer `max_frame` each. Default 64 KiB.
+    pub max_frame_before_handshake: usize,
 }
 
 impl Limits {
@@ -38,6 +42,7 @@ impl Limits {
         max_depth: 64,
         max_container_len: 1 << 20,
         max_packets: 1 << 16,
+        max_frame_before_handshake: 64 * 1024,
     };
 }
 

@@ -6,6 +6,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod faults;
+
+use faults::Recovery;
 use mesh_proto::sim::{BroadcastStats, NodeIdx, Sim, SimConfig};
 use mesh_proto::wire::Value;
 use serde_json::json;
@@ -54,6 +57,11 @@ pub struct SimArgs {
     /// This percentage of nodes speak only py2p (no lazy push): a mixed mesh.
     #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     py2p: u8,
+    /// Nodes keep the links they dialed to heal after a fault instead of
+    /// giving them back once the mesh is whole (`Config::trim_links` off):
+    /// degree and redundancy then grow with every fault.
+    #[arg(long)]
+    no_trim: bool,
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
     json: bool,
@@ -186,7 +194,7 @@ fn run_once(args: &SimArgs, lazy: bool) -> Option<Outcome> {
     // Origins come from their own generator: `--lazy both` broadcasts from
     // the same nodes in both runs, whatever else differs.
     let mut origins = Origins(args.seed ^ 0x6f72_6967_696e_7321);
-    let nodes = form(&mut sim, args.nodes as usize, args.py2p, &mut progress);
+    let nodes = form(&mut sim, args, &mut progress);
     progress.finish();
     let formed_wall = started.elapsed();
     for k in 0..args.warmup {
@@ -194,11 +202,16 @@ fn run_once(args: &SimArgs, lazy: bool) -> Option<Outcome> {
         let _ = sim.broadcast(origin, payload(args, u64::MAX - u64::from(k)));
         settle(&mut sim);
     }
-    if let Some(pct) = args.partition {
-        partition_and_heal(&mut sim, &nodes, pct, args.json);
+    let faulted = args.partition.is_some() || args.churn.is_some();
+    let mut recovery = faulted.then(|| Recovery::before(&mut sim, &nodes));
+    if let (Some(pct), Some(rec)) = (args.partition, recovery.as_mut()) {
+        faults::partition_and_heal(&mut sim, &nodes, pct, args.json, rec);
     }
-    if let Some(pct) = args.churn {
-        churn(&mut sim, &nodes, pct);
+    if let (Some(pct), Some(rec)) = (args.churn, recovery.as_mut()) {
+        faults::churn(&mut sim, &nodes, pct, rec);
+    }
+    if let Some(rec) = &recovery {
+        rec.report(args.json);
     }
     let mut all_delivered = true;
     let mut results = Vec::new();
@@ -226,7 +239,8 @@ fn run_once(args: &SimArgs, lazy: bool) -> Option<Outcome> {
     let invariants = sim.check_invariants();
     let wall = started.elapsed();
     report(args, lazy, &sim, &results, formed_wall, wall, &invariants);
-    let ok = all_delivered && invariants.is_ok();
+    let healed = recovery.as_ref().is_none_or(|r| r.probes_missed == 0);
+    let ok = all_delivered && invariants.is_ok() && healed;
     // Exiting soon: freeing hundreds of MiB node by node only delays it.
     std::mem::forget(sim);
     Some(Outcome { results, ok })
@@ -246,15 +260,16 @@ fn payload(args: &SimArgs, k: u64) -> Vec<Value> {
 
 /// Until no bytes are in flight, then long enough for batched
 /// announcements and grafts to run, and their bytes to land.
-fn settle(sim: &mut Sim) {
+pub(crate) fn settle(sim: &mut Sim) {
     sim.run_until_quiet(Duration::from_secs(300));
     sim.run_for(Duration::from_secs(2));
     sim.run_until_quiet(Duration::from_secs(300));
 }
 
-/// Nodes join in batches, each through a random earlier node; `py2p_pct`
-/// of them speak only py2p (no lazy push).
-fn form(sim: &mut Sim, n: usize, py2p_pct: u8, progress: &mut Progress) -> Vec<NodeIdx> {
+/// Nodes join in batches, each through a random earlier node; `--py2p`
+/// percent of them speak only py2p (no lazy push).
+fn form(sim: &mut Sim, args: &SimArgs, progress: &mut Progress) -> Vec<NodeIdx> {
+    let (n, py2p_pct) = (args.nodes as usize, args.py2p);
     let mut nodes = Vec::with_capacity(n);
     let batch = 1000;
     while nodes.len() < n {
@@ -264,6 +279,9 @@ fn form(sim: &mut Sim, n: usize, py2p_pct: u8, progress: &mut Progress) -> Vec<N
             let node = sim.add_node_with(|c| {
                 if flood_only {
                     c.lazy_push = false;
+                }
+                if args.no_trim {
+                    c.trim_links = false;
                 }
             });
             nodes.push(node);
@@ -293,68 +311,6 @@ impl Origins {
         let n = u64::try_from(live.len()).ok().filter(|&n| n > 0)?;
         live.get(usize::try_from(z % n).ok()?).copied()
     }
-}
-
-/// A random live node, if any is left.
-fn random_live(sim: &mut Sim, nodes: &[NodeIdx]) -> Option<NodeIdx> {
-    let live: Vec<NodeIdx> = nodes.iter().copied().filter(|&n| sim.is_alive(n)).collect();
-    if live.is_empty() {
-        return None;
-    }
-    Some(live[sim.random_below(live.len())])
-}
-
-fn pick(sim: &mut Sim, nodes: &[NodeIdx], pct: u8) -> Vec<NodeIdx> {
-    let want = nodes.len() * usize::from(pct.min(100)) / 100;
-    let mut chosen = std::collections::BTreeSet::new();
-    while chosen.len() < want {
-        chosen.insert(nodes[sim.random_below(nodes.len())]);
-    }
-    chosen.into_iter().collect()
-}
-
-fn partition_and_heal(sim: &mut Sim, nodes: &[NodeIdx], pct: u8, json: bool) {
-    let cut = pick(sim, nodes, pct);
-    let Some(&inside) = cut.first() else {
-        return;
-    };
-    sim.partition(std::slice::from_ref(&cut));
-    sim.run_for(Duration::from_secs(20));
-    if let Ok(id) = sim.broadcast(inside, vec![Value::from("during partition")]) {
-        sim.run_for(Duration::from_secs(10));
-        if let Some(st) = sim.stats(&id) {
-            let line = format!(
-                "during partition: {} of {} nodes cut off, broadcast from inside reached {} (the others were unreachable)",
-                cut.len(),
-                nodes.len(),
-                st.delivered
-            );
-            if json {
-                outln!(
-                    "{}",
-                    json!({"event": "partition", "cut": cut.len(), "delivered": st.delivered})
-                );
-            } else {
-                outln!("{line}");
-            }
-        }
-    }
-    sim.heal_partition();
-    sim.run_for(Duration::from_secs(90));
-}
-
-fn churn(sim: &mut Sim, nodes: &[NodeIdx], pct: u8) {
-    let victims = pick(sim, nodes, pct);
-    for &v in &victims {
-        sim.crash(v);
-    }
-    sim.run_for(Duration::from_secs(30));
-    for &v in &victims {
-        // With every node down, the first back waits for the others to dial it.
-        let bootstrap = random_live(sim, nodes);
-        sim.restart(v, bootstrap);
-    }
-    sim.run_for(Duration::from_secs(60));
 }
 
 fn ms(d: Duration) -> f64 {
