@@ -456,8 +456,8 @@ impl MeshRun {
         Value::Array(vec![host, Value::from(a.port)])
     }
 
-    /// Compression flags by bit (py2p order), plus the lazy-push marker, a
-    /// nil and an unknown flag.
+    /// Compression flags by bit (py2p order), plus our extensions' markers
+    /// (lazy push and link trimming), a nil and an unknown flag.
     fn methods(mask: u8) -> Value {
         let mut v: Vec<Value> = Compression::ALL
             .iter()
@@ -467,6 +467,7 @@ impl MeshRun {
             .collect();
         if mask & 0x20 != 0 {
             v.push(Value::from(mesh_proto::mesh::lazy::MARKER));
+            v.push(Value::from(mesh_proto::mesh::trim::MARKER));
         }
         if mask & 0x40 != 0 {
             v.push(Value::Nil);
@@ -1029,10 +1030,13 @@ impl MeshRun {
                         }
                     })
                     .collect();
-                let mut payload = vec![Value::from(match kind % 3 {
+                let mut payload = vec![Value::from(match kind % 6 {
                     0 => mesh_proto::mesh::lazy::IHAVE,
                     1 => mesh_proto::mesh::lazy::GRAFT,
-                    _ => mesh_proto::mesh::lazy::PRUNE,
+                    2 => mesh_proto::mesh::lazy::PRUNE,
+                    3 => mesh_proto::mesh::trim::ASK,
+                    4 => mesh_proto::mesh::trim::AGREE,
+                    _ => mesh_proto::mesh::trim::DECLINE,
                 })];
                 if kind & 0x40 == 0 {
                     payload.push(Value::Array(ids));
