@@ -9,6 +9,7 @@ mod demo;
 mod node;
 mod out;
 mod sim;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Measure throughput and latency through a line of nodes on loopback, optionally against a raw TCP relay.
     Bench(bench::BenchArgs),
+    /// Run N `mesh chat` processes for minutes under broadcasts and kills/restarts, checking every delivery and RSS.
+    Soak(soak::SoakArgs),
 }
 
 /// The runtime a node runs on.
@@ -69,5 +72,6 @@ fn main() -> ExitCode {
         Command::Chat(args) => chat::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }
