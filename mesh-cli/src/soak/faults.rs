@@ -12,13 +12,7 @@ use super::run::{LONELY, Soak};
 impl Soak<'_> {
     /// One or two random ready nodes' addresses (those with a peer, if any).
     pub(super) fn bootstrap(&mut self) -> Vec<String> {
-        let ready: Vec<usize> = self
-            .ledger
-            .nodes
-            .keys()
-            .copied()
-            .filter(|&n| self.ledger.is_ready(n))
-            .collect();
+        let ready = self.ledger.ready();
         let linked: Vec<usize> = ready
             .iter()
             .copied()

@@ -135,6 +135,15 @@ impl Ledger {
         self.nodes.get(&node).is_some_and(|n| n.addr.is_some())
     }
 
+    /// The nodes that printed `ready`, in order.
+    pub fn ready(&self) -> Vec<usize> {
+        self.nodes
+            .keys()
+            .copied()
+            .filter(|&n| self.is_ready(n))
+            .collect()
+    }
+
     /// Handles one stdout line of `node`.
     pub fn on_line(&mut self, node: usize, at: Instant, v: &Json) -> Option<Finding> {
         let event = v["event"].as_str().unwrap_or("");

@@ -313,13 +313,7 @@ impl<'a> Soak<'a> {
 
     /// One broadcast from a random ready node.
     fn broadcast(&mut self) {
-        let ready: Vec<usize> = self
-            .ledger
-            .nodes
-            .keys()
-            .copied()
-            .filter(|&n| self.ledger.is_ready(n))
-            .collect();
+        let ready = self.ledger.ready();
         let Some(origin) = self.rng.pick(&ready) else {
             return;
         };
