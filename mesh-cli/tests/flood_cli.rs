@@ -123,16 +123,25 @@ fn survives_a_connection_flood(runtime: &str) {
     let rss_before = rss_kib(pid);
 
     let mut newcomer = None;
+    let mut seen = Vec::new();
     let f = flood(format!("127.0.0.1:{port}").parse().unwrap(), pid, || {
         // A new honest peer joins mid-flood: the victim itself takes it in
         // (not only the peer its refusal would point to).
         let joiner = Chat::start(&["--connect", &target]);
-        joiner.expect("ready");
+        let joiner_id = joiner.expect("ready")["id"].as_str().unwrap().to_string();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let up = joiner.expect_keeping("peer_up", left, &mut Vec::new());
             if up["id"] == victim_id.as_str() {
+                break;
+            }
+        }
+        // Both ends have the link before the broadcast goes out.
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let up = victim.expect_keeping("peer_up", left, &mut seen);
+            if up["id"] == joiner_id.as_str() {
                 break;
             }
         }
@@ -149,7 +158,6 @@ fn survives_a_connection_flood(runtime: &str) {
         f.max_rss_kib,
         rss_before
     );
-    let mut seen = Vec::new();
     let heard = victim.expect_keeping("message", Duration::from_secs(20), &mut seen);
     assert_eq!(heard["packets"][1]["str"], "during the flood", "{heard}");
     let joiner = newcomer.expect("the newcomer joined");
