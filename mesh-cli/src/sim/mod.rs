@@ -54,7 +54,8 @@ pub struct SimArgs {
     /// both runs with the same seed and a comparison (`both`).
     #[arg(long, value_enum, default_value_t = Lazy::On)]
     lazy: Lazy,
-    /// This percentage of nodes speak only py2p (no lazy push): a mixed mesh.
+    /// This percentage of nodes speak only py2p (no lazy push, no link
+    /// trimming): a mixed mesh.
     #[arg(long, value_name = "PERCENT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     py2p: u8,
     /// Nodes keep the links they dialed to heal after a fault instead of
@@ -267,7 +268,7 @@ pub(crate) fn settle(sim: &mut Sim) {
 }
 
 /// Nodes join in batches, each through a random earlier node; `--py2p`
-/// percent of them speak only py2p (no lazy push).
+/// percent of them speak only py2p (no lazy push, no link trimming).
 fn form(sim: &mut Sim, args: &SimArgs, progress: &mut Progress) -> Vec<NodeIdx> {
     let (n, py2p_pct) = (args.nodes as usize, args.py2p);
     let mut nodes = Vec::with_capacity(n);
@@ -278,7 +279,9 @@ fn form(sim: &mut Sim, args: &SimArgs, progress: &mut Progress) -> Vec<NodeIdx> 
             let flood_only = py2p_pct > 0 && sim.random_below(100) < usize::from(py2p_pct);
             let node = sim.add_node_with(|c| {
                 if flood_only {
+                    // py2p speaks neither of our extensions.
                     c.lazy_push = false;
+                    c.trim_links = false;
                 }
                 if args.no_trim {
                     c.trim_links = false;
