@@ -50,14 +50,7 @@ fn a_burst_over_the_pending_bound_is_parked_then_admitted() {
         })
         .collect();
     for n in 2..8 {
-        hub.io(
-            IoEvent::Accepted {
-                stream: (),
-                remote: remote(n),
-                speaking: false,
-            },
-            at(0),
-        );
+        hub.accepted(remote(n), false, at(0));
     }
     let mut hub_conns = opened(&hub);
     assert_eq!(hub_conns.len(), 2, "two places; four wait, none refused");
@@ -87,14 +80,7 @@ fn parked_connections_without_a_place_close_after_the_handshake_timeout() {
     });
     let timeout = hub.driver.mesh().config().handshake_timeout;
     for n in 2..7 {
-        hub.io(
-            IoEvent::Accepted {
-                stream: (),
-                remote: remote(n),
-                speaking: false,
-            },
-            at(0),
-        );
+        hub.accepted(remote(n), false, at(0));
     }
     // One pending, three parked (max_inbound), the fifth refused by the core
     // (answered without a reader or writer of its own).
@@ -126,14 +112,7 @@ fn parked_connections_without_a_place_close_after_the_handshake_timeout() {
 /// Accepts from `n` peers that never handshake.
 fn flood(hub: &mut Node, n: u16) {
     for k in 0..n {
-        hub.io(
-            IoEvent::Accepted {
-                stream: (),
-                remote: remote(100 + k),
-                speaking: false,
-            },
-            at(0),
-        );
+        hub.accepted(remote(100 + k), false, at(0));
     }
 }
 
@@ -186,14 +165,7 @@ fn a_peer_that_speaks_takes_a_silent_connections_place() {
     assert_eq!(silent.len(), 2);
     refusals(&hub);
     let before = hub.driver.mesh().counters().rejected.over_capacity;
-    hub.io(
-        IoEvent::Accepted {
-            stream: (),
-            remote: remote(9),
-            speaking: true,
-        },
-        at(0),
-    );
+    hub.accepted(remote(9), true, at(0));
     let admitted = opened(&hub);
     assert_eq!(admitted.len(), 1, "the speaking peer is admitted");
     assert_eq!(

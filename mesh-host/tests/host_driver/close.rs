@@ -119,14 +119,7 @@ fn connect_and_accept_after_close_are_refused() {
     assert_eq!(err.kind(), io::ErrorKind::NotConnected);
 
     let remote = "10.0.0.2:4002".parse().unwrap();
-    a.io(
-        IoEvent::Accepted {
-            stream: (),
-            remote,
-            speaking: false,
-        },
-        at(0),
-    );
+    a.accepted(remote, false, at(0));
     assert_eq!(a.rt.take_calls(), [], "no dial, no open");
 }
 

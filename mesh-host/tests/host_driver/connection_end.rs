@@ -98,14 +98,7 @@ fn accepted_stream_the_runtime_cannot_open_is_forgotten() {
     a.rt.refuse_opens = true;
     let remote = "10.0.0.2:4002".parse().unwrap();
 
-    a.io(
-        IoEvent::Accepted {
-            stream: (),
-            remote,
-            speaking: false,
-        },
-        at(0),
-    );
+    a.accepted(remote, false, at(0));
 
     assert_eq!(a.rt.take_calls(), [], "nothing opened, nothing written");
     assert_eq!(a.driver.mesh().conn_count(), 0, "the core forgot it");

@@ -93,17 +93,23 @@ impl Node {
         (reply, *conn)
     }
 
-    /// An inbound connection from node `from`; the conn it got.
-    pub fn accept(&mut self, from: u16, now: Instant) -> ConnId {
-        let remote: SocketAddr = format!("10.0.0.2:{}", 4000 + from).parse().unwrap();
+    /// The accept loop hands over a connection from `remote` (whose peer
+    /// had already sent bytes if `speaking`).
+    pub fn accepted(&mut self, remote: SocketAddr, speaking: bool, now: Instant) {
         self.io(
             IoEvent::Accepted {
                 stream: (),
                 remote,
-                speaking: false,
+                speaking,
             },
             now,
         );
+    }
+
+    /// An inbound connection from node `from`; the conn it got.
+    pub fn accept(&mut self, from: u16, now: Instant) -> ConnId {
+        let remote: SocketAddr = format!("10.0.0.2:{}", 4000 + from).parse().unwrap();
+        self.accepted(remote, false, now);
         // Its handshake stays in the log for `pump` to carry.
         let calls = self.rt.take_matching(|c| !matches!(c, Call::Transmit(..)));
         let [Call::Open(conn)] = calls.as_slice() else {
