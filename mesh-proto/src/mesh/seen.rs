@@ -3,7 +3,7 @@
 //! One flat table of 64-byte buckets (a cache line each) of eight 8-byte
 //! entries. An id has two candidate buckets (a keyed hash of its
 //! fingerprint) and is stored in the one with fewer live entries. At the
-//! default cap the table is 8 MiB, far past the CPU's own caches, so a
+//! default cap the table is 4 MiB, far past the CPU's own caches, so a
 //! lookup is a trip to memory (about 100 ns here). Two things hide it:
 //! - a small table of the most recent ids (sets of 8, first in first out),
 //!   which stays in cache, answers for the duplicates a mesh mostly sends (a
@@ -49,8 +49,11 @@ use crate::wire::MsgId;
 const GENERATIONS: u32 = 4;
 /// Entries per bucket: 8 × 8 bytes, one cache line.
 const SLOTS: usize = 8;
-/// Live ids per bucket, on average, before the table doubles.
-const MAX_LOAD: usize = 2;
+/// Live ids per bucket, on average, before the table doubles: half full,
+/// 16 bytes an id (at 2 it was 32, and a line of three nodes at the cap
+/// held 1.6x the memory of one at 100,000 ids). Two choices still never
+/// overflow a pair at this load (`a_full_default_cache_never_overflows_a_bucket_pair`).
+const MAX_LOAD: usize = 4;
 const MIN_BUCKETS: usize = 4;
 /// Most entries in the recent table: 128 KiB, which stays in cache.
 const MAX_RECENT: usize = 1 << 14;
@@ -438,7 +441,7 @@ fn mix(mut z: u64) -> u64 {
 
 /// Asks the CPU to start loading `bucket`'s cache line, and returns at once.
 /// The one `unsafe` in the crate, for a measured reason: a lookup in the
-/// 8 MiB table waits on memory, and issued before the frame's SHA-256 that
+/// 4 MiB table waits on memory, and issued before the frame's SHA-256 that
 /// wait overlaps the hashing. Relay bench, same run, with and without it: a
 /// fresh broadcast 470 vs 583 ns (100 B) and 1,031 vs 1,179 ns (1 KiB).
 #[allow(unsafe_code)]
