@@ -40,6 +40,15 @@ fn parse_methods(v: &Value) -> Option<Vec<Compression>> {
     )
 }
 
+/// Whether a handshake's compression list carries one of our extensions'
+/// markers (numbers py2p and js2p ignore there).
+pub(super) fn has_marker(methods: &Value, marker: u64) -> bool {
+    methods.as_array().is_some_and(|m| {
+        m.iter()
+            .any(|v| v.as_int().and_then(|i| i.as_u64()) == Some(marker))
+    })
+}
+
 impl Mesh {
     /// `[handshake, id, protocol_id, [host, port], [methods...]]`.
     pub(crate) fn handle_handshake(&mut self, msg: &Message, now: Instant) -> bool {

@@ -40,7 +40,8 @@ pub(crate) struct Conn {
     pub(crate) healing: bool,
     /// The peer gives back surplus links too (its handshake carried the marker).
     pub(crate) trim_ext: bool,
-    /// We agreed that the peer closes this link: its closing is no loss.
+    /// Given back by agreement (we asked, or agreed to the peer's ask):
+    /// its closing is no loss.
     pub(crate) trimming: bool,
     /// When we last asked to give this link back, and how many times.
     pub(crate) trim_asked: Option<Instant>,

@@ -128,11 +128,7 @@ impl Mesh {
     /// Whether the handshake's compression list carries the marker, and we
     /// speak the extension too.
     pub(crate) fn lazy_marker_in(&self, methods: &Value) -> bool {
-        self.cfg.lazy_push
-            && methods.as_array().is_some_and(|m| {
-                m.iter()
-                    .any(|v| v.as_int().and_then(|i| i.as_u64()) == Some(MARKER))
-            })
+        self.cfg.lazy_push && super::builtin::has_marker(methods, MARKER)
     }
 
     /// A handshake set whether `conn`'s peer speaks the extension.

@@ -469,7 +469,6 @@ impl Mesh {
         // (a full peer), is retried with backoff. A link given back by
         // agreement (see `trim`) is no loss.
         let trimmed = self.conns.get(&conn).is_some_and(|c| c.trimming);
-        self.trim_closed(conn);
         let lost = self.conns.get(&conn).filter(|_| !trimmed).and_then(|c| {
             let ours = c.outgoing && !c.healing;
             match &c.peer {

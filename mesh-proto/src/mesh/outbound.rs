@@ -335,6 +335,7 @@ impl Mesh {
         let c = self.conns.remove(&conn)?;
         self.sent.forget(c.last_sent);
         self.lazy.forget(conn, c.ext);
+        self.trim.forget(conn);
         Some(c)
     }
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::wire::{MainFlag, Value};
 
-use super::{ConnId, Event, Mesh, Output};
+use super::{ConnId, Mesh, Output};
 
 /// The extension's marker in the handshake's compression list: "LT" (link
 /// trim). Like lazy push's, it is no compression method py2p knows.
@@ -57,6 +57,15 @@ pub(crate) struct TrimState {
     open: Option<(ConnId, Instant, Role)>,
 }
 
+impl TrimState {
+    /// A connection is gone: a trim open on it is over.
+    pub(crate) fn forget(&mut self, conn: ConnId) {
+        if self.open.is_some_and(|(c, _, _)| c == conn) {
+            self.open = None;
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     Asked,
@@ -67,11 +76,7 @@ impl Mesh {
     /// Whether the handshake's compression list carries the marker, and we
     /// trim too.
     pub(crate) fn trim_marker_in(&self, methods: &Value) -> bool {
-        self.cfg.trim_links
-            && methods.as_array().is_some_and(|m| {
-                m.iter()
-                    .any(|v| v.as_int().and_then(|i| i.as_u64()) == Some(MARKER))
-            })
+        self.cfg.trim_links && super::builtin::has_marker(methods, MARKER)
     }
 
     /// A link was gained or lost: surplus links wait for a quiet spell.
@@ -79,11 +84,6 @@ impl Mesh {
         self.trim.last_change = Some(now);
         if !self.cfg.trim_links || self.closed {
             return;
-        }
-        if let Some((conn, _, _)) = self.trim.open
-            && !self.conns.contains_key(&conn)
-        {
-            self.trim.open = None;
         }
         if self.outgoing_count() > self.cfg.max_outgoing {
             let jitter = self.cfg.trim_quiet.mul_f64(0.5 * self.rng.unit());
@@ -99,7 +99,7 @@ impl Mesh {
         }
         self.trim.at = None;
         if let Some((conn, until, role)) = self.trim.open {
-            if now < until && self.conns.contains_key(&conn) {
+            if now < until {
                 self.trim.at = Some(until);
                 return;
             }
@@ -134,28 +134,16 @@ impl Mesh {
         }
         // The newest link dialed to heal whose peer trims too and was not
         // asked lately (a busy peer may agree later).
-        let fresh = |c: &super::conn::Conn| {
-            c.trim_asked
-                .is_none_or(|t| t.checked_add(REASK_AFTER).is_some_and(|r| now >= r))
-        };
+        let reask = |c: &super::conn::Conn| c.trim_asked.and_then(|t| t.checked_add(REASK_AFTER));
         let candidates = self.conns.iter().rev().filter(|(_, c)| {
             c.outgoing && c.healing && c.trim_ext && c.handshaken() && c.trim_asks < MAX_ASKS
         });
-        let mut next_reask: Option<Instant> = None;
-        let mut pick = None;
-        for (id, c) in candidates {
-            if fresh(c) {
-                pick = Some(*id);
-                break;
-            }
-            let r = c.trim_asked.and_then(|t| t.checked_add(REASK_AFTER));
-            next_reask = match (next_reask, r) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
+        let pick = candidates
+            .clone()
+            .find(|(_, c)| reask(c).is_none_or(|r| now >= r))
+            .map(|(id, _)| *id);
         let Some(conn) = pick else {
-            self.trim.at = next_reask;
+            self.trim.at = candidates.filter_map(|(_, c)| reask(c)).min();
             return;
         };
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -177,10 +165,7 @@ impl Mesh {
         }
         match sub {
             ASK => {
-                let open = self
-                    .trim
-                    .open
-                    .is_some_and(|(c, until, _)| now < until && self.conns.contains_key(&c));
+                let open = self.trim.open.is_some_and(|(_, until, _)| now < until);
                 let agree = !self.closed
                     && !c.outgoing
                     && !open
@@ -209,7 +194,7 @@ impl Mesh {
             {
                 self.trim.open = None;
                 if sub == AGREE {
-                    self.give_back(conn);
+                    self.give_back(conn, now);
                 }
                 // Declined: the peer needs the link or is busy; another
                 // one is asked next, this one again later.
@@ -221,25 +206,16 @@ impl Mesh {
 
     /// Closes a link both ends agreed to give back: the peer leaves the
     /// routing table, nothing is redialed.
-    fn give_back(&mut self, conn: ConnId) {
-        let Some(peer) = self.conns.get(&conn).and_then(|c| c.peer.clone()) else {
+    fn give_back(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         tracing::debug!(%conn, "giving back a link made for healing");
+        // Marked as given back, its forgetting heals nothing.
+        c.trimming = true;
         self.counters.links_trimmed += 1;
-        self.remove_conn(conn);
-        if self.routes.get(&peer) == Some(&conn) {
-            self.routes.remove(&peer);
-            self.event(Event::PeerDown { conn, peer });
-        }
+        self.forget_conn(conn, now);
         self.outputs.push_back(Output::Close { conn });
-    }
-
-    /// An agreed trim's link closed: clears the agreement.
-    pub(crate) fn trim_closed(&mut self, conn: ConnId) {
-        if self.trim.open.is_some_and(|(c, _, _)| c == conn) {
-            self.trim.open = None;
-        }
     }
 
     fn trim_send(&mut self, conn: ConnId, sub: u64, now: Instant) {
