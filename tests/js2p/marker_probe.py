@@ -207,6 +207,16 @@ def check(compression, send_method):
     return not problems
 
 
+def check_twice(compression, send_method):
+    """`check`, tried again once if it fails: a js2p node now and then
+    misses a first handshake (one such miss in a CI dry run, its sibling
+    case with the same list fine). A marker that harms js2p fails both."""
+    if check(compression, send_method):
+        return True
+    print("  (one more try)")
+    return check(compression, send_method)
+
+
 def renegotiate_demo():
     print("renegotiate (not marker-related; js2p base.js:1082/1087 use an undefined `self`):")
     adv = [ZLIB, GZIP, 19536]
@@ -238,7 +248,7 @@ def main():
         print("marker %d:" % marker)
         for lst in ([ZLIB, GZIP, marker], [marker, ZLIB, GZIP], [marker], [marker, GZIP]):
             for method in [None] + [m for m in (ZLIB, GZIP) if m in lst][:1]:
-                ok &= check(lst, method)
+                ok &= check_twice(lst, method)
     renegotiate_demo()
     print("marker harmless to js2p:", ok)
     return 0 if ok else 1
