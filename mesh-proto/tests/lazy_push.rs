@@ -280,30 +280,36 @@ fn a_closed_link_leaves_no_lazy_state() {
 #[test]
 fn small_bodies_go_plain_to_our_peers_and_compressed_to_py2p() {
     use mesh_proto::wire::Compression;
-    let t0 = base();
-    let (mut m, _, [a, _, p]) = setup(config(), t0);
-    m.send(vec![Value::from("small")], MainFlag::Broadcast, t0)
-        .unwrap();
-    m.send(vec![Value::from("x".repeat(2000))], MainFlag::Broadcast, t0)
-        .unwrap();
-    let outs = drain(&mut m);
-    let how = |conn| -> Vec<Option<Compression>> {
-        sent_to(&outs, conn)
-            .into_iter()
-            .filter(|d| d.frame.msg_type == u64::from(MainFlag::Broadcast.value()))
-            .map(|d| d.compression)
-            .collect()
+    // How three bodies of 5, 2,000 and 5,000 bytes reach our peer and a py2p one.
+    let sends = |cfg: Config| {
+        let t0 = base();
+        let (mut m, _, [a, _, p]) = setup(cfg, t0);
+        for len in [5, 2000, 5000] {
+            m.send(vec![Value::from("x".repeat(len))], MainFlag::Broadcast, t0)
+                .unwrap();
+        }
+        let outs = drain(&mut m);
+        let how = |conn| -> Vec<Option<Compression>> {
+            sent_to(&outs, conn)
+                .into_iter()
+                .filter(|d| d.frame.msg_type == u64::from(MainFlag::Broadcast.value()))
+                .map(|d| d.compression)
+                .collect()
+        };
+        (how(a), how(p))
     };
+    let zlib = Some(Compression::Zlib);
+    let (ours, py2p) = sends(config());
+    assert_eq!(ours, [None, None, zlib], "ours: under 4 KiB plain");
     assert_eq!(
-        how(a),
-        [None, Some(Compression::Zlib)],
-        "ours: small plain, large compressed"
-    );
-    assert_eq!(
-        how(p),
-        [Some(Compression::Zlib), Some(Compression::Zlib)],
+        py2p, [zlib; 3],
         "py2p: what it negotiated, whatever the size"
     );
+    let mut all = config();
+    all.plain_below = 0;
+    let (ours, py2p) = sends(all);
+    assert_eq!(ours, [zlib; 3], "plain_below 0: ours compressed too");
+    assert_eq!(py2p, [zlib; 3]);
 }
 
 #[cfg(feature = "zlib")]

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::wire::{Compression, Decoded, MainFlag, SubFlag, Utf8Bytes, Value, compare_base58_ints};
 
 use super::known::{IdKey, KnownAddr};
-use super::outbound::addr_value;
+use super::outbound::{Variants, addr_value};
 use super::{ConnId, Event, Mesh, Message, PeerAddr, PeerId, RejectReason};
 use super::{lazy, trim};
 
@@ -375,7 +375,7 @@ impl Mesh {
                 let Some(body) = last.and_then(|r| self.sent.get(r)).cloned() else {
                     return;
                 };
-                self.send_body_to(&[conn], &body, None, true, now);
+                self.send_body_to(&[conn], &body, Variants::new(None), true, now);
             }
             _ => {}
         }

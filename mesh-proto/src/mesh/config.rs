@@ -27,6 +27,14 @@ pub struct Config {
     /// Compression methods we accept, in preference order. Default: every
     /// method compiled in, in py2p's order.
     pub compression: Vec<Compression>,
+    /// Between two of our own nodes, bodies shorter than this go
+    /// uncompressed whatever was negotiated (and are looked for plain
+    /// first). py2p peers always get what they negotiated. Compressing pays
+    /// on a link short of bandwidth, not on a fast one: a line of three
+    /// moving 1 KiB bodies ran 1.57x faster plain than with snappy (see
+    /// BENCHMARKS.md). Lower it (0 compresses everything) where the links
+    /// are slow and the payloads compress. Default 4,096.
+    pub plain_below: usize,
     /// Wire limits (frame size, decompressed size, nesting...).
     pub limits: Limits,
     /// Peer exchange dials new peers while outgoing connections are below this. Default 4 (py2p).
@@ -116,6 +124,7 @@ impl Config {
             out_addr,
             node_id: None,
             compression: Compression::supported().to_vec(),
+            plain_below: 4096,
             limits: Limits::default(),
             max_outgoing: 4,
             max_inbound: 64,

@@ -103,9 +103,9 @@ impl Mesh {
         }
         let mut packet = frame.clone();
         packet.advance(HEADER_LEN);
-        // Our own nodes send small bodies plain (`EXT_PLAIN_BELOW`): look
+        // Our own nodes send small bodies plain (`Config::plain_below`): look
         // for that first; every method is still tried after it.
-        let small = packet.len() < super::outbound::EXT_PLAIN_BELOW + CHECKSUM_LEN;
+        let small = packet.len() < self.cfg.plain_below.saturating_add(CHECKSUM_LEN);
         let methods: &[Compression] = if c.ext && small {
             &[]
         } else {
@@ -235,8 +235,8 @@ impl Mesh {
             return;
         }
         self.counters.relayed += targets.len() as u64;
-        let variants = Variants::with(d.compression, frame);
-        self.send_body_to(&targets, &d.body, Some(variants), true, now);
+        let variants = Variants::with(d.compression, frame, d.id);
+        self.send_body_to(&targets, &d.body, variants, true, now);
         self.scratch_targets = targets;
     }
 

@@ -32,6 +32,7 @@ use bytes::Bytes;
 use crate::wire::{Decoded, MainFlag, MsgId, Value};
 
 use super::graft_cache::GraftCache;
+use super::outbound::Variants;
 use super::{ConnId, Mesh};
 
 /// The extension's marker in the handshake's compression list: "LP" (lazy
@@ -316,7 +317,7 @@ impl Mesh {
                     let body = self.lazy.cache.get(&id, now, self.cfg.lazy_cache_age);
                     if let Some(body) = body.cloned() {
                         self.counters.lazy.served_from_cache += 1;
-                        self.send_body_to(&[conn], &body, None, true, now);
+                        self.send_body_to(&[conn], &body, Variants::new(Some(id)), true, now);
                     } else {
                         self.counters.lazy.graft_misses += 1;
                     }

@@ -5,23 +5,39 @@ use std::time::Instant;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::wire::{Compression, Frame, MainFlag, MsgId, SubFlag, Value, WireError, frame_body};
+use crate::wire::{
+    Compression, Frame, MainFlag, MsgId, SubFlag, Value, WireError, frame_body, frame_hashed_body,
+};
 
 use super::{ConnId, Event, Mesh, Output, PeerAddr, RejectReason, SendError};
 
 /// One body framed for each compression it is sent with, built on demand
 /// (a relay to 4 peers compresses at most once per method). The first variant
 /// is held inline: the common relay needs no allocation.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Variants {
+    /// The body's id when the caller has it (a message it encoded or
+    /// verified): framing then needs no second hash.
+    id: Option<MsgId>,
     first: Option<(Option<Compression>, Bytes)>,
     more: Vec<(Option<Compression>, Bytes)>,
 }
 
 impl Variants {
-    /// Starts with the frame as received, so plain relays forward its bytes unchanged.
-    pub(crate) fn with(compression: Option<Compression>, frame: Bytes) -> Variants {
+    /// No variant yet; `id`: the body's, if known.
+    pub(crate) fn new(id: Option<MsgId>) -> Variants {
         Variants {
+            id,
+            first: None,
+            more: Vec::new(),
+        }
+    }
+
+    /// Starts with the frame as received, so plain relays forward its bytes
+    /// unchanged; `id`: the body's, verified on arrival.
+    pub(crate) fn with(compression: Option<Compression>, frame: Bytes, id: MsgId) -> Variants {
+        Variants {
+            id: Some(id),
             first: Some((compression, frame)),
             more: Vec::new(),
         }
@@ -38,7 +54,14 @@ impl Variants {
         if let Some((_, b)) = found {
             return Ok(b.clone());
         }
-        let (framed, _) = frame_body(body, compression)?;
+        let framed = match &self.id {
+            Some(id) => frame_hashed_body(body, id, compression)?,
+            None => {
+                let (framed, id) = frame_body(body, compression)?;
+                self.id = Some(id);
+                framed
+            }
+        };
         let entry = (compression, framed.clone());
         if self.first.is_none() {
             self.first = Some(entry);
@@ -122,11 +145,11 @@ impl Mesh {
                 if self.lazy_split(&mut eager, id, now) {
                     self.lazy_cache(id, &body, now);
                 }
-                self.send_body_to(&eager, &body, None, true, now);
+                self.send_body_to(&eager, &body, Variants::new(Some(id)), true, now);
                 return Ok(id);
             }
         }
-        self.send_body_to(targets, &body, None, true, now);
+        self.send_body_to(targets, &body, Variants::new(Some(id)), true, now);
         Ok(id)
     }
 
@@ -136,11 +159,10 @@ impl Mesh {
         &mut self,
         targets: &[ConnId],
         body: &Bytes,
-        mut variants: Option<Variants>,
+        mut variants: Variants,
         remember: bool,
         now: Instant,
     ) {
-        let variants = variants.get_or_insert_with(Variants::default);
         // One hold on the body for all targets (see `sent.rs`).
         let held = remember.then(|| self.sent.hold(body.clone()));
         for &conn in targets {
@@ -148,7 +170,7 @@ impl Mesh {
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
-            let method = if c.ext && body.len() < EXT_PLAIN_BELOW {
+            let method = if c.ext && body.len() < self.cfg.plain_below {
                 None
             } else {
                 preferred(&self.cfg.compression, &c.peer_compression)
@@ -255,7 +277,7 @@ impl Mesh {
         else {
             return;
         };
-        self.send_body_to(&[conn], &body, None, false, now);
+        self.send_body_to(&[conn], &body, Variants::new(None), false, now);
     }
 
     /// The payload of a peer list, leaving out the recipient. Entries are
@@ -373,7 +395,7 @@ impl Mesh {
             return;
         };
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_body_to(&targets, &body, None, false, now);
+        self.send_body_to(&targets, &body, Variants::new(None), false, now);
     }
 }
 
@@ -386,13 +408,6 @@ fn preferred(ours: &[Compression], theirs: &[Compression]) -> Option<Compression
         .copied()
         .find(|m| m.is_supported() && theirs.contains(m))
 }
-
-/// Bodies shorter than this go uncompressed to peers that are our own nodes
-/// (they announced the lazy-push marker): compressing a small body costs both
-/// ends more CPU than its bytes cost the link, and our receivers look for a
-/// plain frame first when it is this small (and still try every method).
-/// py2p peers get what they negotiated, whatever the size.
-pub(crate) const EXT_PLAIN_BELOW: usize = 512;
 
 /// Remembered (not connected) addresses added to a peer list: enough to
 /// spread knowledge, few enough to keep lists small.

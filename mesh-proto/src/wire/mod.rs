@@ -34,6 +34,7 @@ pub use compression::Compression;
 pub use deframer::Deframer;
 pub use error::WireError;
 pub use flags::{MainFlag, RESERVED_FLAGS, SubFlag, UnknownFlag};
+pub(crate) use frame::frame_hashed_body;
 pub use frame::{
     CHECKSUM_LEN, Decoded, Frame, HEADER_LEN, SenderForm, Verified, decode_frame, decode_packet,
     frame_body, parse_body, verify_packet,
