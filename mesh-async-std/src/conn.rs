@@ -4,7 +4,9 @@
 //!
 //! Both are generic over the stream (`futures-io`'s `AsyncRead +
 //! AsyncWrite`): plain TCP or TLS over it (`net::Stream`), already past its
-//! TLS handshake.
+//! TLS handshake. On plain TCP the driver also writes directly while the
+//! writer has nothing in hand ([`mesh_host::DirectWrites`]), so a link
+//! that keeps up needs no writer wake-up and no `Written` report.
 
 use std::io;
 use std::time::Duration;
@@ -12,13 +14,17 @@ use tracing::Instrument;
 
 use async_executor::Task;
 use async_io::Timer;
+use async_net::TcpStream;
 use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriterCmd};
+use mesh_host::{
+    CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriteSide, WriterCmd, WriterTx,
+};
 use mesh_proto::mesh::ConnId;
 
 use crate::driver::IoEvent;
+use crate::net::Stream;
 use crate::spawn::Spawner;
 
 /// The driver's handle on one open connection's tasks. The writer owns the
@@ -26,27 +32,77 @@ use crate::spawn::Spawner;
 /// when writing fails).
 #[derive(Debug)]
 pub(crate) struct ConnTasks {
-    writer: async_channel::Sender<WriterCmd>,
+    /// The writer's queue, and on plain TCP the socket the driver writes
+    /// to directly while the writer has nothing in hand.
+    write: WriteSide<Tx, TcpStream>,
+}
+
+/// The writer task's queue.
+#[derive(Debug)]
+struct Tx(async_channel::Sender<WriterCmd>);
+
+impl WriterTx for Tx {
+    /// Unbounded, but the core bounds what it hands out per connection
+    /// (`max_queued_bytes`).
+    fn send_cmd(&self, cmd: WriterCmd) {
+        let _ = self.0.try_send(cmd);
+    }
 }
 
 impl ConnTasks {
-    /// Splits `stream` and starts its reader and writer. `alive` is held by
-    /// the writer until it has flushed and shut down (close waits on it).
-    pub(crate) fn spawn<S>(
+    /// Starts `stream`'s reader and writer. `alive` is held by the writer
+    /// until it has flushed and shut down (close waits on it).
+    pub(crate) fn spawn(
         spawner: &Spawner,
         conn: ConnId,
-        stream: S,
-        (io, ctl): (
-            async_channel::Sender<IoEvent>,
-            async_channel::Sender<IoEvent>,
-        ),
+        stream: Stream,
+        links: Links,
         write_stall: Duration,
         alive: async_channel::Sender<()>,
-    ) -> ConnTasks
+    ) -> ConnTasks {
+        let (tx, direct) = match stream {
+            // A plain socket is shared: the reader, the writer and the
+            // driver's direct writes each hold a handle on it.
+            Stream::Plain(tcp) => {
+                let tx = Self::start(
+                    spawner,
+                    conn,
+                    tcp.clone(),
+                    tcp.clone(),
+                    links,
+                    write_stall,
+                    alive,
+                );
+                (tx, Some(tcp))
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => {
+                let (r, w) = futures_lite::io::split(tls);
+                (
+                    Self::start(spawner, conn, r, w, links, write_stall, alive),
+                    None,
+                )
+            }
+        };
+        ConnTasks {
+            write: WriteSide::new(Tx(tx), direct),
+        }
+    }
+
+    /// Starts the reader and the writer; returns the writer's queue.
+    fn start<R, W>(
+        spawner: &Spawner,
+        conn: ConnId,
+        r: R,
+        w: W,
+        (io, ctl): Links,
+        write_stall: Duration,
+        alive: async_channel::Sender<()>,
+    ) -> async_channel::Sender<WriterCmd>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (r, w) = futures_lite::io::split(stream);
         // Inside the node's span (the driver spawns us).
         let span = tracing::info_span!("conn", id = conn.0);
         let reader = spawner.spawn(read_loop(conn, r, io).instrument(span.clone()));
@@ -59,21 +115,32 @@ impl ConnTasks {
                 .instrument(span),
             )
             .detach();
-        ConnTasks { writer: tx }
+        tx
     }
 }
 
+/// Where a connection's reader and writer report.
+type Links = (
+    async_channel::Sender<IoEvent>,
+    async_channel::Sender<IoEvent>,
+);
+
 impl Connection for ConnTasks {
-    /// Queues bytes for writing. The channel is unbounded, but the core
-    /// bounds what it hands out per connection (`max_queued_bytes`).
-    fn transmit(&self, bytes: Bytes) {
-        // A writer that is gone has reported (or will report) why.
-        let _ = self.writer.try_send(WriterCmd::Data(bytes));
+    fn transmit(&mut self, bytes: Bytes) -> bool {
+        self.write.transmit(bytes)
+    }
+
+    fn flush(&mut self) -> usize {
+        self.write.flush()
+    }
+
+    fn written(&mut self, n: usize) {
+        self.write.written(n);
     }
 
     /// Graceful close: the writer flushes what is queued, then shuts down.
-    fn close(self) {
-        let _ = self.writer.try_send(WriterCmd::Close);
+    fn close(mut self) {
+        self.write.close();
     }
 
     /// The writer failed: it has already ended the reader (dropping both

@@ -75,6 +75,8 @@ pub struct HostDriver<R: Runtime> {
     refusing: HandshakeSlots,
     /// A close the core has begun, to hand to the runtime once settled.
     closing: Option<R::Reply<Result<(), SendError>>>,
+    /// Connections holding frames to flush at the end of the turn.
+    to_flush: Vec<ConnId>,
     done: bool,
 }
 
@@ -104,6 +106,7 @@ impl<R: Runtime> HostDriver<R> {
             refusing: HandshakeSlots::new(crate::MAX_REFUSING),
             paused_since: None,
             closing: None,
+            to_flush: Vec::new(),
             done: false,
         }
     }
@@ -337,7 +340,12 @@ impl<R: Runtime> HostDriver<R> {
                 }
             }
             IoEvent::Bytes { conn, bytes } => self.mesh.handle_bytes_owned(conn, bytes, now),
-            IoEvent::Written { conn, n } => self.mesh.handle_written(conn, n),
+            IoEvent::Written { conn, n } => {
+                if let Some(Link::Open(c)) = self.links.get_mut(&conn) {
+                    c.written(n);
+                }
+                self.mesh.handle_written(conn, n);
+            }
             IoEvent::ReadClosed { conn } => {
                 if let Some(Link::Open(c)) = self.links.remove(&conn) {
                     tracing::debug!(%conn, "peer closed");
@@ -408,9 +416,17 @@ impl<R: Runtime> HostDriver<R> {
         if !self.parked.is_empty() {
             self.admit_parked(rt, now);
         }
-        self.waiting.send_parked(&mut self.mesh, now);
-        while let Some(out) = self.mesh.poll_output() {
-            self.output(rt, out, now);
+        loop {
+            self.waiting.send_parked(&mut self.mesh, now);
+            while let Some(out) = self.mesh.poll_output() {
+                self.output(rt, out, now);
+            }
+            // A direct write can end backpressure at once, and no writer's
+            // report will come to wake the driver for the sends it parked:
+            // they go on now.
+            if !self.flush() || !self.waiting.has_parked() {
+                break;
+            }
         }
         self.deliver();
         if self.mesh.is_closed() {
@@ -427,6 +443,24 @@ impl<R: Runtime> HostDriver<R> {
         self.shared.gate.set_open(open);
     }
 
+    /// Writes what the turn's transmits left in the connections, each in
+    /// one write where the socket takes it; what was written now is
+    /// reported to the core at once.
+    /// `true` if anything was written.
+    fn flush(&mut self) -> bool {
+        let mut wrote = false;
+        for conn in self.to_flush.drain(..) {
+            if let Some(Link::Open(c)) = self.links.get_mut(&conn) {
+                let n = c.flush();
+                if n > 0 {
+                    self.mesh.handle_written(conn, n);
+                    wrote = true;
+                }
+            }
+        }
+        wrote
+    }
+
     fn output(&mut self, rt: &mut R, out: Output, now: Instant) {
         match out {
             Output::Dial { conn, addr } => {
@@ -439,8 +473,12 @@ impl<R: Runtime> HostDriver<R> {
                     self.mesh.handle_dialed(conn, false, now);
                 }
             }
-            Output::Transmit { conn, bytes } => match self.links.get(&conn) {
-                Some(Link::Open(c)) => c.transmit(bytes),
+            Output::Transmit { conn, bytes } => match self.links.get_mut(&conn) {
+                Some(Link::Open(c)) => {
+                    if c.transmit(bytes) {
+                        self.to_flush.push(conn);
+                    }
+                }
                 Some(Link::Refused(_)) => {
                     let Some(Link::Refused(stream)) = self.links.remove(&conn) else {
                         return;

@@ -63,3 +63,12 @@ where
     let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1];
     matches!(socket2::SockRef::from(socket).peek(&mut buf), Ok(n) if n > 0)
 }
+
+/// Shuts the write side of a socket shared by reference (a task that writes
+/// to a connection it does not own alone).
+pub fn shutdown_write<'a, S>(socket: &'a S) -> std::io::Result<()>
+where
+    socket2::SockRef<'a>: From<&'a S>,
+{
+    socket2::SockRef::from(socket).shutdown(std::net::Shutdown::Write)
+}

@@ -40,8 +40,24 @@ pub trait Runtime: Channels {
 
 /// The driver's handle on one open connection's reader and writer.
 pub trait Connection {
-    /// Queues bytes for writing after those queued before.
-    fn transmit(&self, bytes: Bytes);
+    /// Queues bytes for writing after those queued before. `true` asks the
+    /// driver to [`flush`](Self::flush) this connection at the end of its
+    /// turn (said once per turn: the connection holds frames for a direct
+    /// write, see [`DirectWrites`](crate::DirectWrites)).
+    fn transmit(&mut self, bytes: Bytes) -> bool;
+
+    /// End of the driver's turn: writes what `transmit` held, as far as the
+    /// socket takes it now, and hands the rest to the writer. Returns the
+    /// bytes written now (reported to the core at once); the writer reports
+    /// its own as `Written`.
+    fn flush(&mut self) -> usize {
+        0
+    }
+
+    /// The writer reported `n` bytes written.
+    fn written(&mut self, n: usize) {
+        let _ = n;
+    }
 
     /// Graceful close: the writer flushes what is queued, then shuts down.
     fn close(self);

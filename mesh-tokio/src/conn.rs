@@ -3,43 +3,97 @@
 //! progress, and on `Close` flushes what was queued before shutting down.
 //!
 //! Both are generic over the stream (`AsyncRead + AsyncWrite`): plain TCP or
-//! TLS over it (`net::Stream`), already past its TLS handshake.
+//! TLS over it (`net::Stream`), already past its TLS handshake. On plain TCP
+//! the driver also writes directly while the writer has nothing in hand
+//! ([`mesh_host::DirectWrites`]), so a link that keeps up needs no writer wake-up and
+//! no `Written` report.
 
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
 use bytes::Bytes;
-use mesh_host::{CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriterCmd};
+use mesh_host::{
+    CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriteSide, WriterCmd, WriterTx,
+};
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::timeout;
 
 use crate::driver::IoEvent;
+use crate::net::Stream;
+use crate::shared_tcp::SharedTcp;
 
 /// The driver's handle on one open connection's tasks.
 #[derive(Debug)]
 pub(crate) struct ConnTasks {
-    writer: mpsc::UnboundedSender<WriterCmd>,
+    /// The writer's queue, and on plain TCP the socket the driver writes
+    /// to directly while the writer has nothing in hand.
+    write: WriteSide<Tx, Arc<TcpStream>>,
     reader: AbortHandle,
 }
 
+/// Where a connection's tasks report, its stall limit, and the writer's
+/// hold on the close (see [`ConnTasks::spawn`]).
+type Links = (
+    mpsc::Sender<IoEvent>,
+    mpsc::UnboundedSender<IoEvent>,
+    Duration,
+    mpsc::Sender<()>,
+);
+
+/// The writer task's queue.
+#[derive(Debug)]
+struct Tx(mpsc::UnboundedSender<WriterCmd>);
+
+impl WriterTx for Tx {
+    /// Unbounded, but the core bounds what it hands out per connection
+    /// (`max_queued_bytes`).
+    fn send_cmd(&self, cmd: WriterCmd) {
+        let _ = self.0.send(cmd);
+    }
+}
+
 impl ConnTasks {
-    /// Splits `stream` and starts its reader and writer. `alive` is held by
-    /// the writer until it has flushed and shut down (close waits on it).
-    pub(crate) fn spawn<S>(
+    /// Starts `stream`'s reader and writer. `alive` is held by the writer
+    /// until it has flushed and shut down (close waits on it).
+    pub(crate) fn spawn(
         conn: ConnId,
-        stream: S,
+        stream: Stream,
         io: mpsc::Sender<IoEvent>,
         ctl: mpsc::UnboundedSender<IoEvent>,
         write_stall: Duration,
         alive: mpsc::Sender<()>,
+    ) -> ConnTasks {
+        let links = (io, ctl, write_stall, alive);
+        match stream {
+            Stream::Plain(tcp) => {
+                let tcp = Arc::new(tcp);
+                let shared = SharedTcp(tcp.clone());
+                Self::start(conn, shared.clone(), shared, Some(tcp), links)
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => {
+                let (r, w) = tokio::io::split(tls);
+                Self::start(conn, r, w, None, links)
+            }
+        }
+    }
+
+    fn start<R, W>(
+        conn: ConnId,
+        r: R,
+        w: W,
+        direct: Option<Arc<TcpStream>>,
+        (io, ctl, write_stall, alive): Links,
     ) -> ConnTasks
     where
-        S: AsyncRead + AsyncWrite + Send + 'static,
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
     {
-        let (r, w) = tokio::io::split(stream);
         // Inside the node's span (the driver spawns us).
         let span = tracing::info_span!("conn", id = conn.0);
         let reader = tokio::spawn(read_loop(conn, r, io).instrument(span.clone())).abort_handle();
@@ -52,21 +106,29 @@ impl ConnTasks {
             }
             .instrument(span),
         );
-        ConnTasks { writer: tx, reader }
+        ConnTasks {
+            write: WriteSide::new(Tx(tx), direct),
+            reader,
+        }
     }
 }
 
 impl Connection for ConnTasks {
-    /// Queues bytes for writing. The channel is unbounded, but the core
-    /// bounds what it hands out per connection (`max_queued_bytes`).
-    fn transmit(&self, bytes: Bytes) {
-        // A writer that is gone has reported (or will report) why.
-        let _ = self.writer.send(WriterCmd::Data(bytes));
+    fn transmit(&mut self, bytes: Bytes) -> bool {
+        self.write.transmit(bytes)
+    }
+
+    fn flush(&mut self) -> usize {
+        self.write.flush()
+    }
+
+    fn written(&mut self, n: usize) {
+        self.write.written(n);
     }
 
     /// Graceful close: the writer flushes what is queued, then shuts down.
-    fn close(self) {
-        let _ = self.writer.send(WriterCmd::Close);
+    fn close(mut self) {
+        self.write.close();
     }
 
     /// The writer failed: stop reading at once (dropping both halves closes

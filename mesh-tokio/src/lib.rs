@@ -67,6 +67,7 @@ mod events;
 mod net;
 mod refuse;
 mod runtime;
+mod shared_tcp;
 mod socket;
 
 pub use builder::{Builder, DEFAULT_WRITE_STALL};

@@ -42,6 +42,9 @@ pub struct FakeRuntime {
     pub refuse_dials: bool,
     /// `open` fails.
     pub refuse_opens: bool,
+    /// Connections opened from now on write directly: they hold their
+    /// transmits for the end of the turn, and the socket takes them all.
+    pub direct: bool,
     /// The replies handed to `finish_close`, for the test to answer.
     pub close_replies: Vec<Slot<Result<(), SendError>>>,
     /// The slots of refusals under way; the test ends them by clearing this.
@@ -118,6 +121,8 @@ impl Runtime for FakeRuntime {
         Ok(FakeConn {
             conn,
             calls: Rc::clone(&self.calls),
+            direct: self.direct,
+            held: 0,
         })
     }
 
@@ -148,13 +153,25 @@ impl Runtime for FakeRuntime {
 pub struct FakeConn {
     conn: ConnId,
     calls: Rc<RefCell<Vec<Call>>>,
+    direct: bool,
+    /// Bytes held for the end of the turn (`direct`).
+    held: usize,
 }
 
 impl Connection for FakeConn {
-    fn transmit(&self, bytes: Bytes) {
+    fn transmit(&mut self, bytes: Bytes) -> bool {
         self.calls
             .borrow_mut()
-            .push(Call::Transmit(self.conn, bytes));
+            .push(Call::Transmit(self.conn, bytes.clone()));
+        if !self.direct {
+            return false;
+        }
+        self.held += bytes.len();
+        self.held == bytes.len()
+    }
+
+    fn flush(&mut self) -> usize {
+        std::mem::take(&mut self.held)
     }
 
     fn close(self) {

@@ -109,6 +109,44 @@ fn send_waits_while_backpressured_and_goes_once_written() {
 }
 
 #[test]
+fn sends_parked_on_backpressure_go_on_when_direct_writes_end_it() {
+    // A connection written to directly reports no `Written` that would
+    // wake the driver: the sends that waited in a turn go on in that turn.
+    let small = |cfg: &mut mesh_proto::mesh::Config| cfg.max_queued_bytes = 64 * 1024;
+    let mut a = Node::with(1, small);
+    a.rt.direct = true;
+    let (mut a, ac, _b, _) = link(a, Node::new(2), at(0));
+    a.rt.take_calls();
+
+    let send_in_turn = |a: &mut Node, packets| {
+        let reply = slot();
+        let out: Outgoing<FakeRuntime> = Outgoing::Send {
+            packets,
+            flag: MainFlag::Broadcast,
+            reply: reply.clone(),
+        };
+        a.driver.take(
+            &mut a.rt,
+            mesh_host::Input::Command(Command::Send(out)),
+            at(0),
+        );
+        reply
+    };
+    // One turn: the first send backpressures the link, the others park.
+    let replies: Vec<_> = (0..3)
+        .map(|_| send_in_turn(&mut a, vec![noise(40 * 1024)]))
+        .collect();
+    assert!(replies[1].borrow().is_none(), "parked while backpressured");
+    a.driver.finish_turn(&mut a.rt, at(0));
+    for (i, r) in replies.iter().enumerate() {
+        assert!(r.borrow_mut().take().unwrap().is_ok(), "send {i} went");
+    }
+    assert_eq!(a.rt.take_transmits(ac).len(), 3);
+    assert!(!a.driver.mesh().is_backpressured());
+    assert_eq!(a.driver.mesh().queued_bytes(ac), 0, "written directly");
+}
+
+#[test]
 fn parked_send_whose_caller_gave_up_is_not_sent() {
     let small = |cfg: &mut mesh_proto::mesh::Config| cfg.max_queued_bytes = 64 * 1024;
     let (mut a, ac, _b, _) = link(Node::with(1, small), Node::new(2), at(0));
