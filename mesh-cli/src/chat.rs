@@ -122,7 +122,7 @@ async fn chat(args: &ChatArgs) -> Result<(), String> {
         Encryption::Plaintext
     };
     let protocol = Protocol::new(args.subnet.clone(), encryption);
-    let sock = Node::bind(
+    let sock = crate::node::bind(
         args.runtime,
         &args.bind.0,
         args.bind.1,

@@ -70,7 +70,7 @@ async fn demo(n: usize, runtime: crate::Runtime) -> Result<bool, String> {
     let mut nodes = Vec::with_capacity(n);
     for _ in 0..n {
         // Everyone joins through node0: let it take them all.
-        let sock = Node::bind(
+        let sock = crate::node::bind(
             runtime,
             "127.0.0.1",
             0,

@@ -20,6 +20,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mesh_node::{Runtime, within};
 use mesh_proto::mesh::{
     Config, Counters, Event, Handled, Handler, HandlerCx, Message, PeerAddr, PeerId, SendError,
 };
@@ -162,22 +163,6 @@ pub struct Smol;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Blocking;
 
-/// `$krate`'s builder for `protocol`, `configure` and `options`, and the
-/// host to bind.
-macro_rules! builder {
-    ($krate:ident, $protocol:expr, $configure:expr, $options:expr) => {{
-        let options: BindOptions = $options;
-        let mut builder = $krate::MeshSocket::builder($protocol).config($configure);
-        if let Some((host, port)) = options.out_addr {
-            builder = builder.out_addr(host, port);
-        }
-        if let Some(limit) = options.write_stall {
-            builder = builder.write_stall_timeout(limit);
-        }
-        (builder, options.host.unwrap_or("127.0.0.1"))
-    }};
-}
-
 impl Adapter for Tokio {
     fn bind_with(
         &self,
@@ -185,10 +170,14 @@ impl Adapter for Tokio {
         configure: Configure,
         options: BindOptions,
     ) -> io::Result<Box<dyn Node>> {
-        let (builder, host) = builder!(mesh_tokio, protocol, configure, options);
-        let sock = self.rt.block_on(builder.bind(host, 0))?;
-        let exec = Arc::clone(&self.rt);
-        Ok(Box::new(Async { sock, exec }))
+        // Inside the runtime: the node's driver is a task of it.
+        bind(
+            Arc::clone(&self.rt),
+            Runtime::Tokio,
+            protocol,
+            configure,
+            options,
+        )
     }
 }
 
@@ -199,7 +188,7 @@ impl Adapter for AsyncStd {
         configure: Configure,
         options: BindOptions,
     ) -> io::Result<Box<dyn Node>> {
-        bind_async_std(*self, protocol, configure, options)
+        bind(*self, Runtime::AsyncStd, protocol, configure, options)
     }
 }
 
@@ -210,19 +199,8 @@ impl Adapter for Smol {
         configure: Configure,
         options: BindOptions,
     ) -> io::Result<Box<dyn Node>> {
-        bind_async_std(*self, protocol, configure, options)
+        bind(*self, Runtime::AsyncStd, protocol, configure, options)
     }
-}
-
-fn bind_async_std<E: BlockOn>(
-    exec: E,
-    protocol: Protocol,
-    configure: Configure,
-    options: BindOptions,
-) -> io::Result<Box<dyn Node>> {
-    let (builder, host) = builder!(mesh_async_std, protocol, configure, options);
-    let sock = exec.block_on(builder.bind(host, 0))?;
-    Ok(Box::new(Async { sock, exec }))
 }
 
 impl Adapter for Blocking {
@@ -232,14 +210,32 @@ impl Adapter for Blocking {
         configure: Configure,
         options: BindOptions,
     ) -> io::Result<Box<dyn Node>> {
-        let (builder, host) = builder!(mesh_blocking, protocol, configure, options);
-        Ok(Box::new(BlockingNode(builder.bind(host, 0)?)))
+        bind(*self, Runtime::Blocking, protocol, configure, options)
     }
+}
+
+/// Binds a [`mesh_node::Node`] on `runtime`, driven by `exec`.
+fn bind<E: BlockOn>(
+    exec: E,
+    runtime: Runtime,
+    protocol: Protocol,
+    configure: Configure,
+    options: BindOptions,
+) -> io::Result<Box<dyn Node>> {
+    let host = options.host.unwrap_or("127.0.0.1");
+    let options = mesh_node::BindOptions {
+        out_addr: options.out_addr,
+        write_stall: options.write_stall,
+    };
+    let node = exec.block_on(mesh_node::Node::bind(
+        runtime, host, 0, protocol, configure, options,
+    ))?;
+    Ok(Box::new(Facade { node, exec }))
 }
 
 // ----- the nodes -------------------------------------------------------------
 
-/// How a node drives an async adapter: one future at a time, to completion.
+/// How a node's calls are driven: one future at a time, to completion.
 trait BlockOn: Send + Sync + Clone + 'static {
     fn block_on<F: Future>(&self, f: F) -> F::Output;
 }
@@ -262,29 +258,34 @@ impl BlockOn for Smol {
     }
 }
 
-/// `f`, or `None` once `limit` has passed. async-io's timer runs under any
-/// executor, tokio's included.
-async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
-    let timeout = async {
-        smol::Timer::after(limit).await;
-        None
-    };
-    smol::future::or(async { Some(f.await) }, timeout).await
+/// mesh-blocking's calls block already; the facade only waits for them.
+impl BlockOn for Blocking {
+    fn block_on<F: Future>(&self, f: F) -> F::Output {
+        futures_lite::future::block_on(f)
+    }
 }
 
-/// An async adapter's event stream and the executor that drives it.
-struct AsyncEvents<S, E> {
-    events: S,
+/// A node's event stream and the executor that drives it.
+struct FacadeEvents<E> {
+    events: mesh_node::Events,
     exec: E,
 }
 
-/// A socket of an async adapter and the executor that drives it.
-struct Async<S, E> {
-    sock: S,
+impl<E: BlockOn> EventQueue for FacadeEvents<E> {
+    fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
+        self.exec
+            .block_on(within(timeout, self.events.recv()))
+            .ok_or(Elapsed)
+    }
+}
+
+/// The shared [`mesh_node::Node`] facade and the executor that drives it.
+struct Facade<E> {
+    node: mesh_node::Node,
     exec: E,
 }
 
-impl<S, E: BlockOn> Async<S, E> {
+impl<E: BlockOn> Facade<E> {
     /// Runs `f` to completion; panics after [`CALL_LIMIT`].
     fn call<F: Future>(&self, what: &str, f: F) -> F::Output {
         self.exec
@@ -298,120 +299,46 @@ fn unbox(mut h: Box<dyn Handler>) -> impl FnMut(&Message, &mut HandlerCx<'_>) ->
     move |msg, cx| h.handle(msg, cx)
 }
 
-/// [`Node`] for an async adapter's socket: every call runs on `exec`.
-macro_rules! async_node {
-    ($krate:ident) => {
-        impl<E: BlockOn> EventQueue for AsyncEvents<$krate::Events, E> {
-            fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
-                self.exec
-                    .block_on(within(timeout, self.events.recv()))
-                    .ok_or(Elapsed)
-            }
-        }
-
-        impl<E: BlockOn> Node for Async<$krate::MeshSocket, E> {
-            fn id(&self) -> PeerId {
-                self.sock.id().clone()
-            }
-            fn port(&self) -> u16 {
-                self.sock.local_addr().port()
-            }
-            fn out_addr(&self) -> PeerAddr {
-                self.sock.out_addr().clone()
-            }
-            fn events(&self) -> Box<dyn EventQueue> {
-                let events = self.sock.events();
-                let exec = self.exec.clone();
-                Box::new(AsyncEvents { events, exec })
-            }
-            fn connect(&self, port: u16) -> io::Result<()> {
-                self.call("connect", self.sock.connect("127.0.0.1", port))
-                    .map(drop)
-            }
-            fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
-                self.call("send", self.sock.send_with(packets, flag))
-            }
-            fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
-                self.call("reply", self.sock.reply(msg, packets))
-            }
-            fn recv(&self) -> Option<Message> {
-                self.call("recv", self.sock.recv())
-            }
-            fn next(&self, timeout: Duration) -> Option<Message> {
-                self.exec
-                    .block_on(within(timeout, self.sock.next()))
-                    .flatten()
-            }
-            fn register_handler(&self, handler: Box<dyn Handler>) {
-                self.sock.register_handler(unbox(handler));
-            }
-            fn routes(&self) -> Vec<PeerId> {
-                self.call("routes", self.sock.routes())
-            }
-            fn counters(&self) -> Counters {
-                self.call("counters", self.sock.counters())
-            }
-            fn close(&self) -> Result<(), SendError> {
-                self.call("close", self.sock.close())
-            }
-        }
-    };
-}
-
-async_node!(mesh_tokio);
-async_node!(mesh_async_std);
-
-/// A mesh-blocking socket.
-struct BlockingNode(mesh_blocking::MeshSocket);
-
-impl EventQueue for mesh_blocking::Events {
-    fn next(&mut self, timeout: Duration) -> Result<Option<Event>, Elapsed> {
-        match self.recv_timeout(timeout) {
-            Some(event) => Ok(Some(event)),
-            None if self.is_closed() => Ok(None),
-            None => Err(Elapsed),
-        }
-    }
-}
-
-impl Node for BlockingNode {
+impl<E: BlockOn> Node for Facade<E> {
     fn id(&self) -> PeerId {
-        self.0.id().clone()
+        self.node.id().clone()
     }
     fn port(&self) -> u16 {
-        self.0.local_addr().port()
+        self.node.port()
     }
     fn out_addr(&self) -> PeerAddr {
-        self.0.out_addr().clone()
+        self.node.out_addr().clone()
     }
     fn events(&self) -> Box<dyn EventQueue> {
-        Box::new(self.0.events())
+        let events = self.node.events();
+        let exec = self.exec.clone();
+        Box::new(FacadeEvents { events, exec })
     }
     fn connect(&self, port: u16) -> io::Result<()> {
-        self.0.connect("127.0.0.1", port).map(drop)
+        self.call("connect", self.node.connect("127.0.0.1", port))
     }
     fn send_with(&self, packets: Vec<Value>, flag: MainFlag) -> Result<MsgId, SendError> {
-        self.0.send_with(packets, flag)
+        self.call("send", self.node.send_with(packets, flag))
     }
     fn reply(&self, msg: &Message, packets: Vec<Value>) -> Result<(), SendError> {
-        self.0.reply(msg, packets)
+        self.call("reply", self.node.reply(msg, packets))
     }
     fn recv(&self) -> Option<Message> {
-        self.0.recv()
+        self.call("recv", self.node.recv())
     }
     fn next(&self, timeout: Duration) -> Option<Message> {
-        self.0.recv_timeout(timeout)
+        self.exec.block_on(self.node.next(timeout))
     }
     fn register_handler(&self, handler: Box<dyn Handler>) {
-        self.0.register_handler(unbox(handler));
+        self.node.register_handler(unbox(handler));
     }
     fn routes(&self) -> Vec<PeerId> {
-        self.0.routes()
+        self.call("routes", self.node.routes())
     }
     fn counters(&self) -> Counters {
-        self.0.counters()
+        self.call("counters", self.node.counters())
     }
     fn close(&self) -> Result<(), SendError> {
-        self.0.close()
+        self.call("close", self.node.close())
     }
 }
