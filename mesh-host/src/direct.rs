@@ -16,6 +16,14 @@ use crate::WriterCmd;
 /// Frames handed to one vectored write call, at most (Linux takes 1,024).
 const SLICES_PER_WRITE: usize = 64;
 
+/// A write to a peer that has gone must fail with `EPIPE`, not raise
+/// `SIGPIPE` (which kills a process that did not ignore it, as Rust's
+/// `main` does).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NO_SIGPIPE: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const NO_SIGPIPE: libc::c_int = 0;
+
 /// One connection's frames waiting for the end of the turn, and what its
 /// writer task still has in hand.
 #[derive(Debug, Default)]
@@ -154,14 +162,15 @@ where
         }
     }
 
-    /// [`Connection::flush`](crate::Connection::flush): one `sendmsg` (no
-    /// `SIGPIPE`) of what was held, the rest to the writer.
+    /// [`Connection::flush`](crate::Connection::flush): one `sendmsg` (with
+    /// `MSG_NOSIGNAL`) of what was held, the rest to the writer.
     pub fn flush(&mut self) -> usize {
         let Some((socket, direct)) = &mut self.direct else {
             return 0;
         };
         let socket = socket2::SockRef::from(&*socket);
-        let (now, rest) = direct.flush(|slices| socket.send_vectored(slices));
+        let (now, rest) =
+            direct.flush(|slices| socket.send_vectored_with_flags(slices, NO_SIGPIPE));
         for bytes in rest {
             self.tx.send_cmd(WriterCmd::Data(bytes));
         }
