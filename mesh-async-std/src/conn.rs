@@ -15,11 +15,10 @@ use tracing::Instrument;
 use async_executor::Task;
 use async_io::Timer;
 use async_net::TcpStream;
-use bytes::Bytes;
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mesh_host::{
-    CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriteSide, WriterCmd, WriterTx,
+    CLOSE_LINGER, ReadBuffer, WriteBatch, WriteFailure, WriteSide, WriterCmd, WriterTx,
 };
 use mesh_proto::mesh::ConnId;
 
@@ -27,19 +26,15 @@ use crate::driver::IoEvent;
 use crate::net::Stream;
 use crate::spawn::Spawner;
 
-/// The driver's handle on one open connection's tasks. The writer owns the
-/// reader's task and ends it (after a linger on a graceful close, at once
-/// when writing fails).
-#[derive(Debug)]
-pub(crate) struct ConnTasks {
-    /// The writer's queue, and on plain TCP the socket the driver writes
-    /// to directly while the writer has nothing in hand.
-    write: WriteSide<Tx, TcpStream>,
-}
+/// The driver's handle on one open connection's tasks: the writer's queue,
+/// and on plain TCP the socket the driver writes to directly. The writer
+/// owns the reader's task and ends it (after a linger on a graceful close,
+/// at once when writing fails), so aborting has nothing more to do.
+pub(crate) type ConnTasks = WriteSide<Tx, TcpStream>;
 
 /// The writer task's queue.
 #[derive(Debug)]
-struct Tx(async_channel::Sender<WriterCmd>);
+pub(crate) struct Tx(async_channel::Sender<WriterCmd>);
 
 impl WriterTx for Tx {
     /// Unbounded, but the core bounds what it hands out per connection
@@ -49,103 +44,67 @@ impl WriterTx for Tx {
     }
 }
 
-impl ConnTasks {
-    /// Starts `stream`'s reader and writer. `alive` is held by the writer
-    /// until it has flushed and shut down (close waits on it).
-    pub(crate) fn spawn(
-        spawner: &Spawner,
-        conn: ConnId,
-        stream: Stream,
-        links: Links,
-        write_stall: Duration,
-        alive: async_channel::Sender<()>,
-    ) -> ConnTasks {
-        let (tx, direct) = match stream {
-            // A plain socket is shared: the reader, the writer and the
-            // driver's direct writes each hold a handle on it.
-            Stream::Plain(tcp) => {
-                let tx = Self::start(
-                    spawner,
-                    conn,
-                    tcp.clone(),
-                    tcp.clone(),
-                    links,
-                    write_stall,
-                    alive,
-                );
-                (tx, Some(tcp))
-            }
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => {
-                let (r, w) = futures_lite::io::split(tls);
-                (
-                    Self::start(spawner, conn, r, w, links, write_stall, alive),
-                    None,
-                )
-            }
-        };
-        ConnTasks {
-            write: WriteSide::new(Tx(tx), direct),
-        }
-    }
-
-    /// Starts the reader and the writer; returns the writer's queue.
-    fn start<R, W>(
-        spawner: &Spawner,
-        conn: ConnId,
-        r: R,
-        w: W,
-        (io, ctl): Links,
-        write_stall: Duration,
-        alive: async_channel::Sender<()>,
-    ) -> async_channel::Sender<WriterCmd>
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        // Inside the node's span (the driver spawns us).
-        let span = tracing::info_span!("conn", id = conn.0);
-        let reader = spawner.spawn(read_loop(conn, r, io).instrument(span.clone()));
-        let (tx, rx) = async_channel::unbounded();
-        spawner
-            .spawn(
-                async move {
-                    write_loop(conn, w, rx, ctl, write_stall, reader, alive).await;
-                }
-                .instrument(span),
-            )
-            .detach();
-        tx
-    }
-}
-
 /// Where a connection's reader and writer report.
 type Links = (
     async_channel::Sender<IoEvent>,
     async_channel::Sender<IoEvent>,
 );
 
-impl Connection for ConnTasks {
-    fn transmit(&mut self, bytes: Bytes) -> bool {
-        self.write.transmit(bytes)
-    }
+/// Starts `stream`'s reader and writer. `alive` is held by the writer until
+/// it has flushed and shut down (close waits on it).
+pub(crate) fn spawn(
+    spawner: &Spawner,
+    conn: ConnId,
+    stream: Stream,
+    links: Links,
+    write_stall: Duration,
+    alive: async_channel::Sender<()>,
+) -> ConnTasks {
+    let (tx, direct) = match stream {
+        // A plain socket is shared: the reader, the writer and the driver's
+        // direct writes each hold a handle on it.
+        Stream::Plain(tcp) => {
+            let (r, w) = (tcp.clone(), tcp.clone());
+            let tx = start(spawner, conn, r, w, links, write_stall, alive);
+            (tx, Some(tcp))
+        }
+        #[cfg(feature = "tls")]
+        Stream::Tls(tls) => {
+            let (r, w) = futures_lite::io::split(tls);
+            let tx = start(spawner, conn, r, w, links, write_stall, alive);
+            (tx, None)
+        }
+    };
+    WriteSide::new(Tx(tx), direct)
+}
 
-    fn flush(&mut self) -> usize {
-        self.write.flush()
-    }
-
-    fn written(&mut self, n: usize) {
-        self.write.written(n);
-    }
-
-    /// Graceful close: the writer flushes what is queued, then shuts down.
-    fn close(mut self) {
-        self.write.close();
-    }
-
-    /// The writer failed: it has already ended the reader (dropping both
-    /// halves closes the socket), so only this handle is left to drop.
-    fn abort(self) {}
+/// Starts the reader and the writer; returns the writer's queue.
+fn start<R, W>(
+    spawner: &Spawner,
+    conn: ConnId,
+    r: R,
+    w: W,
+    (io, ctl): Links,
+    write_stall: Duration,
+    alive: async_channel::Sender<()>,
+) -> async_channel::Sender<WriterCmd>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    // Inside the node's span (the driver spawns us).
+    let span = tracing::info_span!("conn", id = conn.0);
+    let reader = spawner.spawn(read_loop(conn, r, io).instrument(span.clone()));
+    let (tx, rx) = async_channel::unbounded();
+    spawner
+        .spawn(
+            async move {
+                write_loop(conn, w, rx, ctl, write_stall, reader, alive).await;
+            }
+            .instrument(span),
+        )
+        .detach();
+    tx
 }
 
 /// Reads until end of stream or an error, forwarding each chunk to the

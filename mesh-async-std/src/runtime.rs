@@ -94,7 +94,7 @@ impl Runtime for Smol {
         let alive = self.alive.clone().ok_or_else(mesh_host::closed)?;
         let (io, ctl) = (self.io_tx.clone(), self.ctl_tx.clone());
         let write_stall = self.timeouts.write_stall;
-        Ok(ConnTasks::spawn(
+        Ok(crate::conn::spawn(
             &self.spawner,
             conn,
             stream,

@@ -123,21 +123,22 @@ impl DirectWrites {
 pub trait WriterTx {
     /// Queues `cmd`; a writer that is gone has reported (or will report) why.
     fn send_cmd(&self, cmd: WriterCmd);
+
+    /// The writer failed: stop reading at once, so the socket goes (a
+    /// runtime whose writer ends its reader itself has nothing to do).
+    fn abort(&self) {}
 }
 
-/// The driver's side of one connection's writing, for
-/// [`Connection`](crate::Connection) implementations: the writer task's
-/// queue and, on plain TCP, the socket the driver writes to directly.
+/// The driver's handle on one open connection, whatever the runtime: the
+/// writer task's queue and, on plain TCP, the socket the driver writes to
+/// directly while the writer has nothing in hand.
 #[derive(Debug)]
 pub struct WriteSide<T, S> {
     tx: T,
     direct: Option<(S, DirectWrites)>,
 }
 
-impl<T: WriterTx, S> WriteSide<T, S>
-where
-    for<'a> socket2::SockRef<'a>: From<&'a S>,
-{
+impl<T, S> WriteSide<T, S> {
     /// Writes through `tx`, and directly to `socket` when there is one
     /// (plain TCP; TLS records must go through the writer's stream).
     pub fn new(tx: T, socket: Option<S>) -> Self {
@@ -146,9 +147,13 @@ where
             direct: socket.map(|s| (s, DirectWrites::default())),
         }
     }
+}
 
-    /// [`Connection::transmit`](crate::Connection::transmit).
-    pub fn transmit(&mut self, bytes: Bytes) -> bool {
+impl<T: WriterTx, S> crate::Connection for WriteSide<T, S>
+where
+    for<'a> socket2::SockRef<'a>: From<&'a S>,
+{
+    fn transmit(&mut self, bytes: Bytes) -> bool {
         let held = match &mut self.direct {
             Some((_, direct)) => direct.transmit(bytes),
             None => Err(bytes),
@@ -162,9 +167,9 @@ where
         }
     }
 
-    /// [`Connection::flush`](crate::Connection::flush): one `sendmsg` (with
-    /// `MSG_NOSIGNAL`) of what was held, the rest to the writer.
-    pub fn flush(&mut self) -> usize {
+    /// One `sendmsg` (with `MSG_NOSIGNAL`) of what was held, the rest to
+    /// the writer.
+    fn flush(&mut self) -> usize {
         let Some((socket, direct)) = &mut self.direct else {
             return 0;
         };
@@ -177,22 +182,25 @@ where
         now
     }
 
-    /// [`Connection::written`](crate::Connection::written).
-    pub fn written(&mut self, n: usize) {
+    fn written(&mut self, n: usize) {
         if let Some((_, direct)) = &mut self.direct {
             direct.written(n);
         }
     }
 
-    /// Graceful close: frames held for a direct write go to the writer,
-    /// then its `Close` (it flushes them all, then shuts down).
-    pub fn close(&mut self) {
+    /// Frames held for a direct write go to the writer, then its `Close`
+    /// (it flushes them all, then shuts down).
+    fn close(mut self) {
         if let Some((_, direct)) = &mut self.direct {
             for bytes in direct.take_held() {
                 self.tx.send_cmd(WriterCmd::Data(bytes));
             }
         }
         self.tx.send_cmd(WriterCmd::Close);
+    }
+
+    fn abort(self) {
+        self.tx.abort();
     }
 }
 

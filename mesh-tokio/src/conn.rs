@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use bytes::Bytes;
 use mesh_host::{
-    CLOSE_LINGER, Connection, ReadBuffer, WriteBatch, WriteFailure, WriteSide, WriterCmd, WriterTx,
+    CLOSE_LINGER, ReadBuffer, WriteBatch, WriteFailure, WriteSide, WriterCmd, WriterTx,
 };
 use mesh_proto::mesh::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -27,17 +26,12 @@ use crate::driver::IoEvent;
 use crate::net::Stream;
 use crate::shared_tcp::SharedTcp;
 
-/// The driver's handle on one open connection's tasks.
-#[derive(Debug)]
-pub(crate) struct ConnTasks {
-    /// The writer's queue, and on plain TCP the socket the driver writes
-    /// to directly while the writer has nothing in hand.
-    write: WriteSide<Tx, Arc<TcpStream>>,
-    reader: AbortHandle,
-}
+/// The driver's handle on one open connection's tasks: the writer's queue,
+/// and on plain TCP the socket the driver writes to directly.
+pub(crate) type ConnTasks = WriteSide<Tx, Arc<TcpStream>>;
 
 /// Where a connection's tasks report, its stall limit, and the writer's
-/// hold on the close (see [`ConnTasks::spawn`]).
+/// hold on the close (see [`spawn`]).
 type Links = (
     mpsc::Sender<IoEvent>,
     mpsc::UnboundedSender<IoEvent>,
@@ -45,97 +39,75 @@ type Links = (
     mpsc::Sender<()>,
 );
 
-/// The writer task's queue.
+/// The writer task's queue, and the reader to stop if the writer fails.
 #[derive(Debug)]
-struct Tx(mpsc::UnboundedSender<WriterCmd>);
+pub(crate) struct Tx {
+    writer: mpsc::UnboundedSender<WriterCmd>,
+    reader: AbortHandle,
+}
 
 impl WriterTx for Tx {
     /// Unbounded, but the core bounds what it hands out per connection
     /// (`max_queued_bytes`).
     fn send_cmd(&self, cmd: WriterCmd) {
-        let _ = self.0.send(cmd);
-    }
-}
-
-impl ConnTasks {
-    /// Starts `stream`'s reader and writer. `alive` is held by the writer
-    /// until it has flushed and shut down (close waits on it).
-    pub(crate) fn spawn(
-        conn: ConnId,
-        stream: Stream,
-        io: mpsc::Sender<IoEvent>,
-        ctl: mpsc::UnboundedSender<IoEvent>,
-        write_stall: Duration,
-        alive: mpsc::Sender<()>,
-    ) -> ConnTasks {
-        let links = (io, ctl, write_stall, alive);
-        match stream {
-            Stream::Plain(tcp) => {
-                let tcp = Arc::new(tcp);
-                let shared = SharedTcp(tcp.clone());
-                Self::start(conn, shared.clone(), shared, Some(tcp), links)
-            }
-            #[cfg(feature = "tls")]
-            Stream::Tls(tls) => {
-                let (r, w) = tokio::io::split(tls);
-                Self::start(conn, r, w, None, links)
-            }
-        }
+        let _ = self.writer.send(cmd);
     }
 
-    fn start<R, W>(
-        conn: ConnId,
-        r: R,
-        w: W,
-        direct: Option<Arc<TcpStream>>,
-        (io, ctl, write_stall, alive): Links,
-    ) -> ConnTasks
-    where
-        R: AsyncRead + Unpin + Send + 'static,
-        W: AsyncWrite + Unpin + Send + 'static,
-    {
-        // Inside the node's span (the driver spawns us).
-        let span = tracing::info_span!("conn", id = conn.0);
-        let reader = tokio::spawn(read_loop(conn, r, io).instrument(span.clone())).abort_handle();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let linger = reader.clone();
-        tokio::spawn(
-            async move {
-                write_loop(conn, w, rx, ctl, write_stall, linger).await;
-                drop(alive);
-            }
-            .instrument(span),
-        );
-        ConnTasks {
-            write: WriteSide::new(Tx(tx), direct),
-            reader,
-        }
-    }
-}
-
-impl Connection for ConnTasks {
-    fn transmit(&mut self, bytes: Bytes) -> bool {
-        self.write.transmit(bytes)
-    }
-
-    fn flush(&mut self) -> usize {
-        self.write.flush()
-    }
-
-    fn written(&mut self, n: usize) {
-        self.write.written(n);
-    }
-
-    /// Graceful close: the writer flushes what is queued, then shuts down.
-    fn close(mut self) {
-        self.write.close();
-    }
-
-    /// The writer failed: stop reading at once (dropping both halves closes
-    /// the socket).
-    fn abort(self) {
+    /// Stops reading at once (dropping both halves closes the socket).
+    fn abort(&self) {
         self.reader.abort();
     }
+}
+
+/// Starts `stream`'s reader and writer. `alive` is held by the writer
+/// until it has flushed and shut down (close waits on it).
+pub(crate) fn spawn(
+    conn: ConnId,
+    stream: Stream,
+    io: mpsc::Sender<IoEvent>,
+    ctl: mpsc::UnboundedSender<IoEvent>,
+    write_stall: Duration,
+    alive: mpsc::Sender<()>,
+) -> ConnTasks {
+    let links = (io, ctl, write_stall, alive);
+    match stream {
+        Stream::Plain(tcp) => {
+            let tcp = Arc::new(tcp);
+            let shared = SharedTcp(tcp.clone());
+            start(conn, shared.clone(), shared, Some(tcp), links)
+        }
+        #[cfg(feature = "tls")]
+        Stream::Tls(tls) => {
+            let (r, w) = tokio::io::split(tls);
+            start(conn, r, w, None, links)
+        }
+    }
+}
+
+fn start<R, W>(
+    conn: ConnId,
+    r: R,
+    w: W,
+    direct: Option<Arc<TcpStream>>,
+    (io, ctl, write_stall, alive): Links,
+) -> ConnTasks
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    // Inside the node's span (the driver spawns us).
+    let span = tracing::info_span!("conn", id = conn.0);
+    let reader = tokio::spawn(read_loop(conn, r, io).instrument(span.clone())).abort_handle();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let linger = reader.clone();
+    tokio::spawn(
+        async move {
+            write_loop(conn, w, rx, ctl, write_stall, linger).await;
+            drop(alive);
+        }
+        .instrument(span),
+    );
+    WriteSide::new(Tx { writer: tx, reader }, direct)
 }
 
 /// Reads until end of stream or an error, forwarding each chunk to the

@@ -86,7 +86,7 @@ impl Runtime for Tokio {
         // Gone only once a close has finished, when nothing is opened.
         let alive = self.alive.clone().ok_or_else(mesh_host::closed)?;
         let (io, ctl) = (self.io_tx.clone(), self.ctl_tx.clone());
-        Ok(ConnTasks::spawn(
+        Ok(crate::conn::spawn(
             conn,
             stream,
             io,
