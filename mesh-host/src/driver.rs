@@ -445,8 +445,7 @@ impl<R: Runtime> HostDriver<R> {
 
     /// Writes what the turn's transmits left in the connections, each in
     /// one write where the socket takes it; what was written now is
-    /// reported to the core at once.
-    /// `true` if anything was written.
+    /// reported to the core at once. `true` if anything was written.
     fn flush(&mut self) -> bool {
         let mut wrote = false;
         for conn in self.to_flush.drain(..) {
