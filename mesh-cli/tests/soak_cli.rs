@@ -15,6 +15,18 @@ fn mesh_soak(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A JSON soak of `nodes` nodes for `minutes`, a fault every second,
+/// running in the background with its stdout piped.
+fn spawn_soak(nodes: &str, minutes: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mesh"))
+        .args(["soak", "--nodes", nodes, "--minutes", minutes, "--json"])
+        .args(["--fault-every", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn json_lines(stdout: &[u8]) -> Vec<Json> {
     String::from_utf8_lossy(stdout)
         .lines()
@@ -94,21 +106,7 @@ fn one_minute_of_ten_nodes_under_faults_delivers_every_broadcast_once() {
 
 #[test]
 fn sigterm_ends_the_soak_with_a_summary_and_no_child_left() {
-    let soak = Command::new(env!("CARGO_BIN_EXE_mesh"))
-        .args([
-            "soak",
-            "--nodes",
-            "4",
-            "--minutes",
-            "5",
-            "--json",
-            "--fault-every",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let soak = spawn_soak("4", "5");
     // Wait for the four nodes and a fault or two.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut kids = Vec::new();
@@ -208,21 +206,7 @@ fn a_short_quiet_run_without_faults_passes_in_text() {
 #[test]
 fn a_closed_stdout_ends_the_soak_and_its_children_quit_too() {
     use std::io::{BufRead, BufReader};
-    let mut soak = Command::new(env!("CARGO_BIN_EXE_mesh"))
-        .args([
-            "soak",
-            "--nodes",
-            "3",
-            "--minutes",
-            "2",
-            "--json",
-            "--fault-every",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut soak = spawn_soak("3", "2");
     let mut lines = BufReader::new(soak.stdout.take().unwrap()).lines();
     // Every node is up once the first fault is reported.
     let fault = lines

@@ -120,7 +120,7 @@ impl Frame {
         out[HEADER_LEN..HEADER_LEN + CHECKSUM_LEN].copy_from_slice(&id.0);
         if let Some(method) = compression {
             let packed = method.compress(&out[HEADER_LEN..])?;
-            return Ok((with_header(&packed)?, id));
+            return Ok((with_header(&[&packed])?, id));
         }
         let len = u32::try_from(out.len() - HEADER_LEN)
             .map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
@@ -129,12 +129,15 @@ impl Frame {
     }
 }
 
-fn with_header(packet: &[u8]) -> Result<Bytes, WireError> {
-    let len =
-        u32::try_from(packet.len()).map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
-    let mut out = BytesMut::with_capacity(HEADER_LEN + packet.len());
+/// The 4-byte length header, then `parts` one after the other (one copy).
+fn with_header(parts: &[&[u8]]) -> Result<Bytes, WireError> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let len = u32::try_from(total).map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
+    let mut out = BytesMut::with_capacity(HEADER_LEN + total);
     out.put_u32(len);
-    out.put_slice(packet);
+    for part in parts {
+        out.put_slice(part);
+    }
     Ok(out.freeze())
 }
 
@@ -157,19 +160,13 @@ pub(crate) fn frame_hashed_body(
     compression: Option<Compression>,
 ) -> Result<Bytes, WireError> {
     let Some(method) = compression else {
-        // Plain: header, checksum and body written once, in place.
-        let len = u32::try_from(CHECKSUM_LEN + body.len())
-            .map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
-        let mut out = BytesMut::with_capacity(HEADER_LEN + CHECKSUM_LEN + body.len());
-        out.put_u32(len);
-        out.put_slice(&id.0);
-        out.put_slice(body);
-        return Ok(out.freeze());
+        // Plain: header, checksum and body copied once, in place.
+        return with_header(&[&id.0, body]);
     };
     let mut packet = Vec::with_capacity(CHECKSUM_LEN + body.len());
     packet.extend_from_slice(&id.0);
     packet.extend_from_slice(body);
-    with_header(&method.compress(&packet)?)
+    with_header(&[&method.compress(&packet)?])
 }
 
 /// Decodes a whole frame (4-byte length header included), as `mesh decode`
