@@ -109,6 +109,17 @@ fn flood(addr: SocketAddr, pid: u32, during: impl FnOnce()) -> Flood {
     }
 }
 
+/// Waits until `chat` prints a `peer_up` for `id` (other lines are kept in
+/// `keep`); panics past `deadline`.
+fn await_peer_up(chat: &Chat, id: &str, deadline: Instant, keep: &mut Vec<serde_json::Value>) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if chat.expect_keeping("peer_up", left, keep)["id"] == id {
+            return;
+        }
+    }
+}
+
 fn survives_a_connection_flood(runtime: &str) {
     let victim = Chat::start(&["--runtime", runtime]);
     let ready = victim.expect("ready");
@@ -130,21 +141,9 @@ fn survives_a_connection_flood(runtime: &str) {
         let joiner = Chat::start(&["--connect", &target]);
         let joiner_id = joiner.expect("ready")["id"].as_str().unwrap().to_string();
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let up = joiner.expect_keeping("peer_up", left, &mut Vec::new());
-            if up["id"] == victim_id.as_str() {
-                break;
-            }
-        }
+        await_peer_up(&joiner, &victim_id, deadline, &mut Vec::new());
         // Both ends have the link before the broadcast goes out.
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let up = victim.expect_keeping("peer_up", left, &mut seen);
-            if up["id"] == joiner_id.as_str() {
-                break;
-            }
-        }
+        await_peer_up(&victim, &joiner_id, deadline, &mut seen);
         newcomer = Some(joiner);
         honest.say("during the flood");
     });
