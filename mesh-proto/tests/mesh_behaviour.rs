@@ -1205,6 +1205,47 @@ fn a_node_without_queue_or_handlers_still_relays_and_answers_route_requests() {
     assert_eq!(frames_to(&outs, cb).len(), 1, "the request is relayed too");
 }
 
+/// A relay-only node checks a broadcast's later packets without building
+/// them: a bad one still closes the link, as on a node that reads them.
+#[test]
+fn a_relay_only_node_refuses_a_bad_packet_it_does_not_read() {
+    for recv_queue_cap in [0, 16] {
+        let t0 = base();
+        let mut cfg = config();
+        cfg.recv_queue_cap = recv_queue_cap;
+        let mut m = mesh(cfg, t0);
+        let (a, b) = (Peer::new(1), Peer::new(2));
+        let ca = join(&mut m, &a, t0);
+        let cb = join(&mut m, &b, t0);
+        let packets = vec![
+            int(0),
+            Value::from(&b"ok"[..]),
+            Value::from(&b"\xff\xfe"[..]),
+        ];
+        let mut body = Frame::new(0, a.id.clone(), UNIX, packets)
+            .encode_body()
+            .unwrap();
+        // The last bin's marker made a str's: two bytes that are not UTF-8.
+        let marker = body.len() - 4;
+        assert_eq!(body[marker], 0xc4);
+        body[marker] = 0xd9;
+        m.handle_bytes(ca, &frame_body(&body, None).unwrap().0, t0);
+        let outs = drain(&mut m);
+        // (It may ask b for peers, having lost a.)
+        assert!(
+            sent_to(&outs, cb)
+                .iter()
+                .all(|d| d.frame.msg_type != u64::from(MainFlag::Broadcast.value())),
+            "relayed"
+        );
+        assert_eq!(closes(&outs), vec![ca]);
+        assert!(events(&outs).iter().any(|e| matches!(
+            e,
+            Event::ProtocolViolation { conn, error: WireError::InvalidUtf8 { .. } } if *conn == ca
+        )));
+    }
+}
+
 #[cfg(feature = "zlib")]
 #[test]
 fn a_relay_reframes_only_for_peers_with_another_compression() {

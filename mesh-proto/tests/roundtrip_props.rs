@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use mesh_proto::wire::{
-    Compression, Deframer, Frame, Integer, Limits, Value, decode_packet, encode_value,
+    Compression, Deframer, Frame, Integer, Limits, Value, decode_packet, encode_value, parse_body,
+    parse_body_with,
 };
 use proptest::prelude::*;
 
@@ -116,6 +117,61 @@ proptest! {
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..400)) {
         mesh_proto::wire::decode_value(&Bytes::from(data.clone()), &Limits::default()).ok();
         let _ = mesh_proto::wire::decode_frame(Bytes::from(data), Compression::supported(), &Limits::default());
+    }
+}
+
+/// A parse that skips the packets after the first (a relay-only node's)
+/// fails exactly when, and as, the full parse does; when both succeed it
+/// holds the first packet and the same header.
+fn lean_parse_agrees(body: Vec<u8>, limits: &Limits) -> Result<(), TestCaseError> {
+    let body = Bytes::from(body);
+    let full = parse_body(&body, limits);
+    let lean = parse_body_with(&body, limits, |_, _| false);
+    match (full, lean) {
+        (Ok(full), Ok(lean)) => {
+            prop_assert_eq!(
+                &lean.payload[..],
+                &full.payload[..full.payload.len().min(1)]
+            );
+            prop_assert_eq!(
+                (lean.msg_type, &lean.sender, lean.time),
+                (full.msg_type, &full.sender, full.time)
+            );
+        }
+        (full, lean) => prop_assert_eq!(full.err(), lean.err()),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn a_lean_parse_checks_what_a_full_parse_checks(
+        f in frame(),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in any::<usize>(),
+        tight in any::<bool>(),
+    ) {
+        let mut body = f.encode_body().unwrap();
+        for (at, byte) in flips {
+            let n = body.len();
+            body[at % n] = byte;
+        }
+        // Sometimes truncated, sometimes under limits it breaks.
+        if cut % 3 == 0 {
+            body.truncate(cut % (body.len() + 1));
+        }
+        let mut limits = Limits::default();
+        if tight {
+            (limits.max_depth, limits.max_container_len) = (2, 4);
+        }
+        lean_parse_agrees(body, &limits)?;
+    }
+
+    #[test]
+    fn a_lean_parse_of_any_bytes_agrees(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+        lean_parse_agrees(data, &Limits::default())?;
     }
 }
 

@@ -5,13 +5,14 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 
 use crate::wire::{
-    CHECKSUM_LEN, Compression, Decoded, HEADER_LEN, MainFlag, SubFlag, WireError, verify_packet,
+    CHECKSUM_LEN, Compression, Decoded, HEADER_LEN, MainFlag, SubFlag, Value, WireError,
+    verify_packet,
 };
 
 use super::handler::{Handled, HandlerCx};
 use super::outbound::Variants;
 use super::seen::Probe;
-use super::types::sub_flag_of;
+use super::types::{sub_flag_of, sub_flag_of_value};
 use super::{ConnId, Event, Mesh, Message, PeerId, RejectReason, ReplyTo};
 
 const BROADCAST: u64 = MainFlag::Broadcast as u64;
@@ -111,29 +112,41 @@ impl Mesh {
         } else {
             &c.peer_compression
         };
-        let decoded = verify_packet(packet, methods, &self.cfg.limits).and_then(|v| {
-            // A plain frame's id is its claim, probed already.
-            let probe = match claim {
-                Some(p) if claimed == Some(&v.id.0) => p,
-                _ => self.seen.probe(&v.id.0),
-            };
-            if self.seen.holds(probe) {
-                return Ok(None);
-            }
-            v.parse(&self.cfg.limits).map(|d| Some((d, probe)))
-        });
-        match decoded {
-            Ok(Some((d, probe))) => self.handle_decoded(conn, frame, d, probe, now),
-            Ok(None) => {
-                self.counters.duplicates += 1;
-                self.lazy_duplicate(conn, now);
-            }
-            Err(
-                e @ (WireError::ChecksumMismatch { .. }
-                | WireError::PacketTooShort { .. }
-                | WireError::DecompressedTooLarge { .. }),
-            ) => self.undecodable(conn, e, now),
-            Err(e) => self.violation(conn, e, now),
+        // A node that only relays needs a broadcast's sub-flag, not its
+        // packets (see `nobody_takes`): they are checked, not built.
+        let relay_only = self.handlers.is_empty() && self.cfg.recv_queue_cap == 0;
+        let v = match verify_packet(packet, methods, &self.cfg.limits) {
+            Ok(v) => v,
+            Err(e) => return self.bad_frame(conn, e, now),
+        };
+        // A plain frame's id is its claim, probed already.
+        let probe = match claim {
+            Some(p) if claimed == Some(&v.id.0) => p,
+            _ => self.seen.probe(&v.id.0),
+        };
+        if self.seen.holds(probe) {
+            self.counters.duplicates += 1;
+            self.lazy_duplicate(conn, now);
+            return;
+        }
+        let rest = |msg_type, first: Option<&Value>| {
+            !relay_only
+                || msg_type != BROADCAST
+                || builtin_for(first.and_then(sub_flag_of_value)).is_some()
+        };
+        match v.parse_with(&self.cfg.limits, rest) {
+            Ok(d) => self.handle_decoded(conn, frame, d, probe, now),
+            Err(e) => self.bad_frame(conn, e, now),
+        }
+    }
+
+    /// A frame that does not verify or parse.
+    fn bad_frame(&mut self, conn: ConnId, error: WireError, now: Instant) {
+        match error {
+            WireError::ChecksumMismatch { .. }
+            | WireError::PacketTooShort { .. }
+            | WireError::DecompressedTooLarge { .. } => self.undecodable(conn, error, now),
+            _ => self.violation(conn, error, now),
         }
     }
 
@@ -244,6 +257,7 @@ impl Mesh {
     /// of this sub-flag: no built-in handler takes it, and there is neither
     /// a user handler nor a receive queue (a node that only relays). Such a
     /// node then skips building the message at all.
+    /// (`handle_frame_bytes` parses only a broadcast's sub-flag then.)
     fn nobody_takes(&self, sub: Option<SubFlag>) -> bool {
         builtin_for(sub).is_none() && self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
     }

@@ -317,9 +317,13 @@ impl Message {
 
 /// The sub-flag a payload starts with, if it is one py2p knows.
 pub(crate) fn sub_flag_of(packets: &[Value]) -> Option<SubFlag> {
-    packets
-        .first()
-        .and_then(Value::as_int)
+    packets.first().and_then(sub_flag_of_value)
+}
+
+/// The sub-flag a message's first packet names, if it is one.
+pub(crate) fn sub_flag_of_value(first: &Value) -> Option<SubFlag> {
+    first
+        .as_int()
         .and_then(|i| i.as_u64())
         .and_then(|v| SubFlag::try_from(v).ok())
 }

@@ -247,7 +247,18 @@ impl Verified {
     /// Parses the body (see [`parse_body`]).
     #[inline]
     pub fn parse(self, limits: &Limits) -> Result<Decoded, WireError> {
-        let frame = parse_body(&self.body, limits)?;
+        self.parse_with(limits, |_, _| true)
+    }
+
+    /// Parses the body (see [`parse_body_with`]), building the packets after
+    /// the first only when `rest` asks for them.
+    #[inline]
+    pub fn parse_with(
+        self,
+        limits: &Limits,
+        rest: impl FnOnce(u64, Option<&Value>) -> bool,
+    ) -> Result<Decoded, WireError> {
+        let frame = parse_body_with(&self.body, limits, rest)?;
         Ok(Decoded {
             frame,
             id: self.id,
@@ -362,14 +373,42 @@ fn verified(packet: Bytes, compression: Option<Compression>) -> Verified {
 /// every limit.
 #[inline]
 pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
+    parse_body_with(body, limits, |_, _| true)
+}
+
+/// [`parse_body`] for a reader that may need only a message's type and
+/// first packet (a node that relays broadcasts nobody there reads): given
+/// those, `rest` says whether to build the packets after the first. Unbuilt,
+/// they are checked all the same (every limit, the same errors) and left out
+/// of [`Frame::payload`], which then holds the first packet only; nothing is
+/// allocated for them.
+///
+/// ```
+/// use bytes::Bytes;
+/// use mesh_proto::wire::{parse_body_with, Frame, Limits, Value};
+/// let body = Frame::new(0, "me", 7, vec![Value::from(0u8), Value::from("big")])
+///     .encode_body()
+///     .unwrap();
+/// let lean = parse_body_with(&Bytes::from(body), &Limits::default(), |_, _| false).unwrap();
+/// assert_eq!(lean.payload, vec![Value::from(0u8)]);
+/// ```
+pub fn parse_body_with(
+    body: &Bytes,
+    limits: &Limits,
+    rest: impl FnOnce(u64, Option<&Value>) -> bool,
+) -> Result<Frame, WireError> {
     let mut r = Reader::new(body, limits);
-    match read_frame(&mut r, limits) {
+    match read_frame(&mut r, limits, rest) {
         Ok(frame) => Ok(frame),
         Err(Stop) => Err(r.into_error()),
     }
 }
 
-fn read_frame(r: &mut Reader<'_>, limits: &Limits) -> Result<Frame, Stop> {
+fn read_frame(
+    r: &mut Reader<'_>,
+    limits: &Limits,
+    rest: impl FnOnce(u64, Option<&Value>) -> bool,
+) -> Result<Frame, Stop> {
     let Some(len) = r.array_len()? else {
         return r.stop(WireError::BodyNotArray);
     };
@@ -404,9 +443,21 @@ fn read_frame(r: &mut Reader<'_>, limits: &Limits) -> Result<Frame, Stop> {
             expected: "an integer within i64",
         });
     };
-    let mut payload = Vec::with_capacity(len - 3);
-    for _ in 3..len {
-        r.push_value(1, &mut payload)?;
+    let mut payload = Vec::new();
+    if len > 3 {
+        let first = r.value(1)?;
+        if rest(msg_type, Some(&first)) {
+            payload.reserve_exact(len - 3);
+            payload.push(first);
+            for _ in 4..len {
+                r.push_value(1, &mut payload)?;
+            }
+        } else {
+            for _ in 4..len {
+                r.skip_value(1)?;
+            }
+            payload.push(first);
+        }
     }
     if r.remaining() > 0 {
         let extra = r.remaining();

@@ -37,7 +37,7 @@ pub use flags::{MainFlag, RESERVED_FLAGS, SubFlag, UnknownFlag};
 pub(crate) use frame::frame_hashed_body;
 pub use frame::{
     CHECKSUM_LEN, Decoded, Frame, HEADER_LEN, SenderForm, Verified, decode_frame, decode_packet,
-    frame_body, parse_body, verify_packet,
+    frame_body, parse_body, parse_body_with, verify_packet,
 };
 pub use ids::{
     Encryption, MsgId, PROTOCOL_VERSION, Protocol, base58_int, compare_base58_ints, node_id,

@@ -191,8 +191,14 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    fn str(&mut self, n: usize) -> R<Value> {
+    fn str<const BUILD: bool>(&mut self, n: usize) -> R<Value> {
         let offset = self.pos;
+        if !BUILD {
+            return match std::str::from_utf8(self.take(n)?) {
+                Ok(_) => Ok(Value::Nil),
+                Err(_) => self.fail(WireError::InvalidUtf8 { offset }),
+            };
+        }
         let bytes = self.slice(n)?;
         match Utf8Bytes::from_bytes(bytes) {
             Ok(s) => Ok(Value::Str(s)),
@@ -200,9 +206,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline]
+    fn bin<const BUILD: bool>(&mut self, n: usize) -> R<Value> {
+        if !BUILD {
+            self.take(n)?;
+            return Ok(Value::Nil);
+        }
+        Ok(Value::Bin(self.slice(n)?))
+    }
+
     /// `depth` is the depth of this array itself.
-    fn array(&mut self, start: usize, len: usize, depth: usize) -> R<Value> {
+    fn array<const BUILD: bool>(&mut self, start: usize, len: usize, depth: usize) -> R<Value> {
         self.check_container(start, len, 1)?;
+        if !BUILD {
+            for _ in 0..len {
+                self.skip_value(depth)?;
+            }
+            return Ok(Value::Nil);
+        }
         let mut items = Vec::with_capacity(len);
         for _ in 0..len {
             self.push_value(depth, &mut items)?;
@@ -210,8 +231,14 @@ impl<'a> Reader<'a> {
         Ok(Value::Array(items))
     }
 
-    fn map(&mut self, start: usize, len: usize, depth: usize) -> R<Value> {
+    fn map<const BUILD: bool>(&mut self, start: usize, len: usize, depth: usize) -> R<Value> {
         self.check_container(start, len, 2)?;
+        if !BUILD {
+            for _ in 0..2 * len {
+                self.skip_value(depth)?;
+            }
+            return Ok(Value::Nil);
+        }
         let mut entries = Vec::with_capacity(len);
         for _ in 0..len {
             let k = self.value(depth)?;
@@ -223,20 +250,28 @@ impl<'a> Reader<'a> {
 
     /// Reads one value. `depth` is the nesting depth of the container that holds it.
     pub(crate) fn value(&mut self, depth: usize) -> R<Value> {
-        self.read(depth, |v| v)
+        self.read::<true, _>(depth, |v| v)
+    }
+
+    /// Checks one value as [`value`](Reader::value) would (every limit,
+    /// every string's UTF-8, the same errors) without building it: no
+    /// allocation and no reference taken on the buffer.
+    pub(crate) fn skip_value(&mut self, depth: usize) -> R<()> {
+        self.read::<false, _>(depth, drop)
     }
 
     /// Reads one value straight onto the end of `out`.
     #[inline]
     pub(crate) fn push_value(&mut self, depth: usize, out: &mut Vec<Value>) -> R<()> {
-        self.read(depth, |v| out.push(v))
+        self.read::<true, _>(depth, |v| out.push(v))
     }
 
     /// Reads one value and hands it to `put`. Inlined into the callers so a
     /// pushed value is built in its slot: returning a `Value` through memory
-    /// cost store-forwarding stalls on every packet.
+    /// cost store-forwarding stalls on every packet. Without `BUILD` it only
+    /// checks: `put` gets [`Value::Nil`] for anything not a scalar.
     #[inline(always)]
-    fn read<T>(&mut self, depth: usize, put: impl FnOnce(Value) -> T) -> R<T> {
+    fn read<const BUILD: bool, T>(&mut self, depth: usize, put: impl FnOnce(Value) -> T) -> R<T> {
         let start = self.pos;
         let marker = Marker::from_u8(self.byte()?);
         let is_container = matches!(
@@ -271,48 +306,48 @@ impl<'a> Reader<'a> {
             Marker::I64 => Value::from(i64::from_be_bytes(self.be()?)),
             Marker::F32 => Value::F32(f32::from_be_bytes(self.be()?)),
             Marker::F64 => Value::F64(f64::from_be_bytes(self.be()?)),
-            Marker::FixStr(n) => self.str(usize::from(n))?,
+            Marker::FixStr(n) => self.str::<BUILD>(usize::from(n))?,
             Marker::Str8 => {
                 let n = self.len8()?;
-                self.str(n)?
+                self.str::<BUILD>(n)?
             }
             Marker::Str16 => {
                 let n = self.len16()?;
-                self.str(n)?
+                self.str::<BUILD>(n)?
             }
             Marker::Str32 => {
                 let n = self.len32()?;
-                self.str(n)?
+                self.str::<BUILD>(n)?
             }
             Marker::Bin8 => {
                 let n = self.len8()?;
-                Value::Bin(self.slice(n)?)
+                self.bin::<BUILD>(n)?
             }
             Marker::Bin16 => {
                 let n = self.len16()?;
-                Value::Bin(self.slice(n)?)
+                self.bin::<BUILD>(n)?
             }
             Marker::Bin32 => {
                 let n = self.len32()?;
-                Value::Bin(self.slice(n)?)
+                self.bin::<BUILD>(n)?
             }
-            Marker::FixArray(n) => self.array(start, usize::from(n), depth + 1)?,
+            Marker::FixArray(n) => self.array::<BUILD>(start, usize::from(n), depth + 1)?,
             Marker::Array16 => {
                 let n = self.len16()?;
-                self.array(start, n, depth + 1)?
+                self.array::<BUILD>(start, n, depth + 1)?
             }
             Marker::Array32 => {
                 let n = self.len32()?;
-                self.array(start, n, depth + 1)?
+                self.array::<BUILD>(start, n, depth + 1)?
             }
-            Marker::FixMap(n) => self.map(start, usize::from(n), depth + 1)?,
+            Marker::FixMap(n) => self.map::<BUILD>(start, usize::from(n), depth + 1)?,
             Marker::Map16 => {
                 let n = self.len16()?;
-                self.map(start, n, depth + 1)?
+                self.map::<BUILD>(start, n, depth + 1)?
             }
             Marker::Map32 => {
                 let n = self.len32()?;
-                self.map(start, n, depth + 1)?
+                self.map::<BUILD>(start, n, depth + 1)?
             }
             Marker::FixExt1
             | Marker::FixExt2
