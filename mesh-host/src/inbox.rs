@@ -24,6 +24,11 @@ struct State {
     closed: bool,
     /// Async receivers waiting for a message.
     wakers: Vec<Waker>,
+    /// Threads blocked in [`Inbox::take_blocking`]. The condition variable
+    /// is notified only when there are some: a notify is a system call
+    /// even with nobody waiting (measured: most of a tokio node's futex
+    /// calls, one per delivery).
+    sleepers: usize,
     /// Messages dropped here (queue full) so far.
     dropped: u64,
     /// The driver, paused until the queue is down to this many messages.
@@ -48,21 +53,26 @@ impl Inbox {
         let over = s.queue.len().saturating_sub(cap);
         s.queue.drain(..over);
         s.dropped += over as u64;
-        let wakers = std::mem::take(&mut s.wakers);
-        drop(s);
-        self.arrived.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        self.wake_all(s);
         over as u64
+    }
+
+    /// Wakes every receiver, blocked or async.
+    fn wake_all(&self, mut s: MutexGuard<'_, State>) {
+        let wakers = std::mem::take(&mut s.wakers);
+        let sleepers = s.sleepers > 0;
+        drop(s);
+        if sleepers {
+            self.arrived.notify_all();
+        }
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// No more messages will come: receivers get what is left, then nothing.
     pub fn close(&self) {
         let mut s = self.lock();
         s.closed = true;
-        let wakers = std::mem::take(&mut s.wakers);
-        drop(s);
-        self.arrived.notify_all();
-        wakers.into_iter().for_each(Waker::wake);
+        self.wake_all(s);
     }
 
     /// Messages waiting.
@@ -123,20 +133,22 @@ impl Inbox {
                 let n = max.min(s.queue.len());
                 return take_n(&mut s, n);
             }
-            s = match deadline {
+            let left = match deadline {
+                None => None,
+                Some(at) => match at.saturating_duration_since(Instant::now()) {
+                    left if left.is_zero() => return Vec::new(),
+                    left => Some(left),
+                },
+            };
+            s.sleepers += 1;
+            s = match left {
                 None => self.arrived.wait(s).unwrap_or_else(PoisonError::into_inner),
-                Some(at) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Vec::new();
-                    }
-                    let (s, _) = self
-                        .arrived
-                        .wait_timeout(s, left)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    s
+                Some(left) => {
+                    let waited = self.arrived.wait_timeout(s, left);
+                    waited.unwrap_or_else(PoisonError::into_inner).0
                 }
             };
+            s.sleepers -= 1;
         }
     }
 }
@@ -151,4 +163,67 @@ fn take_n(s: &mut State, n: usize) -> Vec<Message> {
         waker.wake();
     }
     msgs
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use mesh_proto::mesh::{ConnId, PeerId, ReplyTo};
+    use mesh_proto::wire::MsgId;
+
+    use super::*;
+
+    fn message(n: u8) -> Message {
+        Message {
+            msg_type: 0,
+            sender: PeerId(Bytes::from_static(b"sender")),
+            id: MsgId([n; 32]),
+            time: 0,
+            packets: Vec::new(),
+            conn: ConnId(1),
+            reply_to: ReplyTo::none(),
+        }
+    }
+
+    /// Waits until `n` threads are blocked in `take_blocking`.
+    fn until_sleeping(inbox: &Inbox, n: usize) {
+        while inbox.lock().sleepers != n {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_blocked_receiver_is_woken_by_a_push_and_by_a_close() {
+        let inbox = Arc::new(Inbox::default());
+        let waiting = {
+            let inbox = inbox.clone();
+            std::thread::spawn(move || inbox.take_blocking(8, None))
+        };
+        until_sleeping(&inbox, 1);
+        inbox.push([message(1)], 8);
+        assert_eq!(waiting.join().unwrap(), vec![message(1)]);
+        assert_eq!(inbox.lock().sleepers, 0);
+
+        let waiting = {
+            let inbox = inbox.clone();
+            std::thread::spawn(move || inbox.take_blocking(8, None))
+        };
+        until_sleeping(&inbox, 1);
+        inbox.close();
+        assert!(waiting.join().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_timed_out_wait_leaves_no_sleeper_behind() {
+        let inbox = Inbox::default();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(inbox.take_blocking(1, Some(deadline)).is_empty());
+        assert_eq!(inbox.lock().sleepers, 0);
+        // Nobody waits: a push has no one to notify, and still queues.
+        inbox.push([message(2)], 8);
+        assert_eq!(inbox.take(8), vec![message(2)]);
+    }
 }
