@@ -113,7 +113,8 @@ impl Mesh {
             &c.peer_compression
         };
         // A node that only relays needs a broadcast's sub-flag, not its
-        // packets (see `nobody_takes`): they are checked, not built.
+        // packets (see `nobody_takes`): they are checked, not built, and
+        // the sub-flag of an empty payload is none.
         let relay_only = self.handlers.is_empty() && self.cfg.recv_queue_cap == 0;
         let v = match verify_packet(packet, methods, &self.cfg.limits) {
             Ok(v) => v,
@@ -129,12 +130,12 @@ impl Mesh {
             self.lazy_duplicate(conn, now);
             return;
         }
-        let rest = |msg_type, first: Option<&Value>| {
+        let build = |msg_type, first: Option<&Value>| {
             !relay_only
                 || msg_type != BROADCAST
                 || builtin_for(first.and_then(sub_flag_of_value)).is_some()
         };
-        match v.parse_with(&self.cfg.limits, rest) {
+        match v.parse_with(&self.cfg.limits, build) {
             Ok(d) => self.handle_decoded(conn, frame, d, probe, now),
             Err(e) => self.bad_frame(conn, e, now),
         }

@@ -250,15 +250,15 @@ impl Verified {
         self.parse_with(limits, |_, _| true)
     }
 
-    /// Parses the body (see [`parse_body_with`]), building the packets after
-    /// the first only when `rest` asks for them.
+    /// Parses the body (see [`parse_body_with`]), building the packets only
+    /// when `build` asks for them.
     #[inline]
     pub fn parse_with(
         self,
         limits: &Limits,
-        rest: impl FnOnce(u64, Option<&Value>) -> bool,
+        build: impl FnOnce(u64, Option<&Value>) -> bool,
     ) -> Result<Decoded, WireError> {
-        let frame = parse_body_with(&self.body, limits, rest)?;
+        let frame = parse_body_with(&self.body, limits, build)?;
         Ok(Decoded {
             frame,
             id: self.id,
@@ -378,10 +378,9 @@ pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
 
 /// [`parse_body`] for a reader that may need only a message's type and
 /// first packet (a node that relays broadcasts nobody there reads): given
-/// those, `rest` says whether to build the packets after the first. Unbuilt,
-/// they are checked all the same (every limit, the same errors) and left out
-/// of [`Frame::payload`], which then holds the first packet only; nothing is
-/// allocated for them.
+/// those, `build` says whether to build the packets. Unbuilt, they are
+/// checked all the same (every limit, the same errors) and
+/// [`Frame::payload`] is left empty: nothing is allocated for it.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -389,16 +388,20 @@ pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
 /// let body = Frame::new(0, "me", 7, vec![Value::from(0u8), Value::from("big")])
 ///     .encode_body()
 ///     .unwrap();
-/// let lean = parse_body_with(&Bytes::from(body), &Limits::default(), |_, _| false).unwrap();
-/// assert_eq!(lean.payload, vec![Value::from(0u8)]);
+/// let lean = parse_body_with(&Bytes::from(body), &Limits::default(), |msg_type, first| {
+///     assert_eq!((msg_type, first), (0, Some(&Value::from(0u8))));
+///     false
+/// })
+/// .unwrap();
+/// assert!(lean.payload.is_empty());
 /// ```
 pub fn parse_body_with(
     body: &Bytes,
     limits: &Limits,
-    rest: impl FnOnce(u64, Option<&Value>) -> bool,
+    build: impl FnOnce(u64, Option<&Value>) -> bool,
 ) -> Result<Frame, WireError> {
     let mut r = Reader::new(body, limits);
-    match read_frame(&mut r, limits, rest) {
+    match read_frame(&mut r, limits, build) {
         Ok(frame) => Ok(frame),
         Err(Stop) => Err(r.into_error()),
     }
@@ -407,7 +410,7 @@ pub fn parse_body_with(
 fn read_frame(
     r: &mut Reader<'_>,
     limits: &Limits,
-    rest: impl FnOnce(u64, Option<&Value>) -> bool,
+    build: impl FnOnce(u64, Option<&Value>) -> bool,
 ) -> Result<Frame, Stop> {
     let Some(len) = r.array_len()? else {
         return r.stop(WireError::BodyNotArray);
@@ -446,7 +449,7 @@ fn read_frame(
     let mut payload = Vec::new();
     if len > 3 {
         let first = r.value(1)?;
-        if rest(msg_type, Some(&first)) {
+        if build(msg_type, Some(&first)) {
             payload.reserve_exact(len - 3);
             payload.push(first);
             for _ in 4..len {
@@ -456,7 +459,6 @@ fn read_frame(
             for _ in 4..len {
                 r.skip_value(1)?;
             }
-            payload.push(first);
         }
     }
     if r.remaining() > 0 {
