@@ -16,14 +16,18 @@ use mesh_proto::mesh::{
 };
 use mesh_proto::wire::{
     Compression, Decoded, Deframer, Encryption, Frame, Limits, MainFlag, MsgId, Protocol,
-    SenderForm, SubFlag, Value, base58_int, decode_frame, encode_value,
+    SenderForm, SubFlag, Value, base58_int, decode_frame, encode_value, parse_body,
+    parse_body_with,
 };
 
 /// Decode arbitrary bytes as a whole frame. On success: encoding the content
 /// again and decoding that gives the same content; when the original body was
-/// in canonical form the bytes and id are identical too.
+/// in canonical form the bytes and id are identical too. The bytes as a body,
+/// and a decoded frame's body, parse the same way lean (as a relay-only node
+/// parses) as in full.
 pub fn decode_frame_roundtrip(data: &[u8]) {
     let limits = Limits::default();
+    lean_parse_agrees(&Bytes::copy_from_slice(data), &limits);
     let Ok(first) = decode_frame(
         Bytes::copy_from_slice(data),
         Compression::supported(),
@@ -35,6 +39,7 @@ pub fn decode_frame_roundtrip(data: &[u8]) {
         .frame
         .encode_with_id(None)
         .expect("a decoded frame always encodes");
+    lean_parse_agrees(&first.body, &limits);
     let second = decode_frame(bytes, &[], &limits).expect("our own encoding decodes");
     assert_same_content(&first, &second);
     if second.body == first.body {
@@ -46,6 +51,23 @@ pub fn decode_frame_roundtrip(data: &[u8]) {
             decode_frame(again, &[method], &limits).expect("compressed re-encoding decodes");
         assert_same_content(&first, &third);
         assert_eq!(third.compression, Some(method));
+    }
+}
+
+/// A parse that builds no packets fails exactly when, and as, a full parse
+/// does, and otherwise reads the same header.
+fn lean_parse_agrees(body: &Bytes, limits: &Limits) {
+    let lean = parse_body_with(body, limits, |_, _| false);
+    match (parse_body(body, limits), lean) {
+        (Ok(full), Ok(lean)) => {
+            assert!(lean.payload.is_empty(), "a lean parse built packets");
+            assert_eq!(
+                (full.msg_type, &full.sender, full.time),
+                (lean.msg_type, &lean.sender, lean.time),
+                "a lean parse read another header"
+            );
+        }
+        (full, lean) => assert_eq!(full.err(), lean.err(), "a lean parse disagrees"),
     }
 }
 
