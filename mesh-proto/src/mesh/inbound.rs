@@ -257,8 +257,8 @@ impl Mesh {
     /// Whether [`dispatch`](Mesh::dispatch) would do nothing with a message
     /// of this sub-flag: no built-in handler takes it, and there is neither
     /// a user handler nor a receive queue (a node that only relays). Such a
-    /// node then skips building the message at all.
-    /// (`handle_frame_bytes` parses only a broadcast's sub-flag then.)
+    /// node then skips building the message at all (and `handle_frame_bytes`
+    /// builds none of a broadcast's packets: it checks them).
     fn nobody_takes(&self, sub: Option<SubFlag>) -> bool {
         builtin_for(sub).is_none() && self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
     }
