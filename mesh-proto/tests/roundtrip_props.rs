@@ -128,7 +128,7 @@ fn lean_parse_agrees(body: Vec<u8>, limits: &Limits) -> Result<(), TestCaseError
     let full = parse_body(&body, limits);
     let mut seen_first = None;
     let lean = parse_body_with(&body, limits, |_, first| {
-        seen_first = first.cloned();
+        seen_first = Some(first.clone());
         false
     });
     match (full, lean) {

@@ -112,10 +112,9 @@ impl Mesh {
         } else {
             &c.peer_compression
         };
-        // A node that only relays needs a broadcast's sub-flag, not its
-        // packets (see `nobody_takes`): they are checked, not built, and
-        // the sub-flag of an empty payload is none.
-        let relay_only = self.handlers.is_empty() && self.cfg.recv_queue_cap == 0;
+        // A broadcast nobody here takes is only relayed: its packets are
+        // checked, not built (`handle_decoded` then drops it unread).
+        let relay_only = self.relay_only();
         let v = match verify_packet(packet, methods, &self.cfg.limits) {
             Ok(v) => v,
             Err(e) => return self.bad_frame(conn, e, now),
@@ -130,10 +129,8 @@ impl Mesh {
             self.lazy_duplicate(conn, now);
             return;
         }
-        let build = |msg_type, first: Option<&Value>| {
-            !relay_only
-                || msg_type != BROADCAST
-                || builtin_for(first.and_then(sub_flag_of_value)).is_some()
+        let build = |msg_type, first: &Value| {
+            msg_type != BROADCAST || !(relay_only && takes_none(sub_flag_of_value(first)))
         };
         match v.parse_with(&self.cfg.limits, build) {
             Ok(d) => self.handle_decoded(conn, frame, d, probe, now),
@@ -258,9 +255,15 @@ impl Mesh {
     /// of this sub-flag: no built-in handler takes it, and there is neither
     /// a user handler nor a receive queue (a node that only relays). Such a
     /// node then skips building the message at all (and `handle_frame_bytes`
-    /// builds none of a broadcast's packets: it checks them).
+    /// builds none of its packets: it checks them).
     fn nobody_takes(&self, sub: Option<SubFlag>) -> bool {
-        builtin_for(sub).is_none() && self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
+        self.relay_only() && takes_none(sub)
+    }
+
+    /// Neither a user handler nor a receive queue: only built-in handlers
+    /// read what arrives.
+    fn relay_only(&self) -> bool {
+        self.handlers.is_empty() && self.cfg.recv_queue_cap == 0
     }
 
     /// Built-in handlers, then user handlers in order, then the receive queue.
@@ -320,6 +323,11 @@ impl Mesh {
 
 /// A built-in handler: whether it took the message.
 type Builtin = fn(&mut Mesh, &Message, Instant) -> bool;
+
+/// No built-in handler takes this sub-flag.
+fn takes_none(sub: Option<SubFlag>) -> bool {
+    builtin_for(sub).is_none()
+}
 
 /// The built-in handler for a sub-flag, if py2p has one.
 fn builtin_for(sub: Option<SubFlag>) -> Option<Builtin> {

@@ -256,7 +256,7 @@ impl Verified {
     pub fn parse_with(
         self,
         limits: &Limits,
-        build: impl FnOnce(u64, Option<&Value>) -> bool,
+        build: impl FnOnce(u64, &Value) -> bool,
     ) -> Result<Decoded, WireError> {
         let frame = parse_body_with(&self.body, limits, build)?;
         Ok(Decoded {
@@ -378,9 +378,10 @@ pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
 
 /// [`parse_body`] for a reader that may need only a message's type and
 /// first packet (a node that relays broadcasts nobody there reads): given
-/// those, `build` says whether to build the packets. Unbuilt, they are
-/// checked all the same (every limit, the same errors) and
-/// [`Frame::payload`] is left empty: nothing is allocated for it.
+/// those, `build` says whether to build the packets (a message without
+/// packets asks nothing). Unbuilt, they are checked all the same (every
+/// limit, the same errors) and [`Frame::payload`] is left empty: nothing is
+/// allocated for it.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -389,7 +390,7 @@ pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
 ///     .encode_body()
 ///     .unwrap();
 /// let lean = parse_body_with(&Bytes::from(body), &Limits::default(), |msg_type, first| {
-///     assert_eq!((msg_type, first), (0, Some(&Value::from(0u8))));
+///     assert_eq!((msg_type, first), (0, &Value::from(0u8)));
 ///     false
 /// })
 /// .unwrap();
@@ -398,7 +399,7 @@ pub fn parse_body(body: &Bytes, limits: &Limits) -> Result<Frame, WireError> {
 pub fn parse_body_with(
     body: &Bytes,
     limits: &Limits,
-    build: impl FnOnce(u64, Option<&Value>) -> bool,
+    build: impl FnOnce(u64, &Value) -> bool,
 ) -> Result<Frame, WireError> {
     let mut r = Reader::new(body, limits);
     match read_frame(&mut r, limits, build) {
@@ -410,7 +411,7 @@ pub fn parse_body_with(
 fn read_frame(
     r: &mut Reader<'_>,
     limits: &Limits,
-    build: impl FnOnce(u64, Option<&Value>) -> bool,
+    build: impl FnOnce(u64, &Value) -> bool,
 ) -> Result<Frame, Stop> {
     let Some(len) = r.array_len()? else {
         return r.stop(WireError::BodyNotArray);
@@ -449,7 +450,7 @@ fn read_frame(
     let mut payload = Vec::new();
     if len > 3 {
         let first = r.value(1)?;
-        if build(msg_type, Some(&first)) {
+        if build(msg_type, &first) {
             payload.reserve_exact(len - 3);
             payload.push(first);
             for _ in 4..len {
