@@ -41,6 +41,14 @@ impl<R: Runtime> fmt::Debug for Input<R> {
     }
 }
 
+/// A send queued without an answer (see [`HostDriver::take`]).
+fn is_unanswered_send<R: Runtime>(input: &Input<R>) -> bool {
+    matches!(
+        input,
+        Input::Command(Command::Send(Outgoing::Prepared { reply: None, .. }))
+    )
+}
+
 /// A connection the driver knows.
 enum Link<R: Runtime> {
     /// Dial in progress; `connect` may be waiting for it.
@@ -206,6 +214,11 @@ impl<R: Runtime> HostDriver<R> {
     /// and then calls [`finish_turn`](Self::finish_turn) once, so a burst of
     /// frames costs one pass over the outputs, not one per frame.
     pub fn take(&mut self, rt: &mut R, input: Input<R>, now: Instant) {
+        // Sends queued without an answer wait for the end of the turn (see
+        // `command`), unless something else comes first: it comes after them.
+        if self.waiting.has_parked() && !is_unanswered_send(&input) {
+            self.waiting.send_parked(&mut self.mesh, now);
+        }
         match input {
             Input::Command(cmd) => self.command(rt, cmd, now),
             Input::HandlesDropped => self.handles_dropped(rt, now),
@@ -257,6 +270,14 @@ impl<R: Runtime> HostDriver<R> {
             Command::Send(out) => {
                 if let Outgoing::Prepared { msg, reply: None } = &out {
                     self.shared.gate.taken(msg.len());
+                    // Nobody waits on it: it goes with the turn's other sends
+                    // (before any other input, and at the latest when the
+                    // turn settles). Its memory loads meanwhile, overlapping
+                    // theirs (a burst of sends was a cache miss each, one
+                    // after another).
+                    self.mesh.prefetch_send(msg);
+                    self.waiting.park(out);
+                    return;
                 }
                 self.waiting.park(out);
                 // Now, not at the end of the turn: a close or anything else

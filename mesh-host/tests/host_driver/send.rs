@@ -1,7 +1,7 @@
 //! Sends and replies: what they answer with no peers, after close, and
 //! while the mesh is backpressured.
 
-use mesh_host::{Command, Outgoing};
+use mesh_host::{Command, Input, Outgoing};
 use mesh_proto::mesh::SendError;
 use mesh_proto::wire::{MainFlag, MsgId, Value};
 
@@ -223,4 +223,70 @@ fn the_send_gate_bounds_sends_queued_without_an_answer() {
         "one big send alone may go"
     );
     assert!(!gate.try_enter(10), "but nothing after it");
+}
+
+/// A send queued without an answer, prepared on the caller's side.
+fn unanswered(node: &Node, text: &str) -> Command<FakeRuntime> {
+    let msg = mesh_proto::mesh::Prepared::new(
+        node.driver.mesh().id(),
+        MainFlag::Broadcast,
+        vec![Value::from(text)],
+        node.driver.mesh().unix_time(at(0)),
+    )
+    .expect("encodes");
+    Command::Send(Outgoing::Prepared { msg, reply: None })
+}
+
+#[test]
+fn unanswered_sends_wait_for_the_turn_but_go_before_anything_after_them() {
+    let (mut a, ac, mut b, bc) = linked_pair(at(0));
+    let frames_out = |a: &mut Node| {
+        let reply = slot();
+        a.driver.take(
+            &mut a.rt,
+            Input::Command(Command::Counters(reply.clone())),
+            at(0),
+        );
+        let counters = reply.borrow_mut().take().expect("answered at once");
+        counters.frames_out
+    };
+    let before = frames_out(&mut a);
+    for text in ["one", "two"] {
+        let cmd = unanswered(&a, text);
+        a.driver.take(&mut a.rt, Input::Command(cmd), at(0));
+    }
+    assert_eq!(
+        a.driver.mesh().counters().frames_out,
+        before,
+        "taken, not yet sent: they go with the turn"
+    );
+    assert_eq!(
+        frames_out(&mut a),
+        before + 2,
+        "another command comes after them: they went first"
+    );
+    let cmd = unanswered(&a, "three");
+    a.driver.take(&mut a.rt, Input::Command(cmd), at(0));
+    a.driver.finish_turn(&mut a.rt, at(0));
+    assert_eq!(
+        a.driver.mesh().counters().frames_out,
+        before + 3,
+        "the turn's end sends the rest"
+    );
+    // And a close after unanswered sends closes after sending them.
+    let cmd = unanswered(&a, "four");
+    a.driver.take(&mut a.rt, Input::Command(cmd), at(0));
+    a.driver
+        .take(&mut a.rt, Input::Command(Command::Close(slot())), at(0));
+    a.driver.finish_turn(&mut a.rt, at(0));
+    pump(&mut a, ac, &mut b, bc, at(0));
+    let got: Vec<String> = b
+        .driver
+        .shared()
+        .inbox
+        .take(10)
+        .iter()
+        .filter_map(|m| m.packets.get(1).and_then(Value::as_str).map(String::from))
+        .collect();
+    assert_eq!(got, ["one", "two", "three", "four"], "all sent, in order");
 }

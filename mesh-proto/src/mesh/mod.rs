@@ -142,7 +142,8 @@ pub struct Mesh {
     lazy: lazy::LazyState,
     /// Giving back links made for healing: the one open trim, its timer.
     trim: trim::TrimState,
-    /// Reused by the relay path so it does not allocate per frame.
+    /// Reused by the relay path and by prepared sends, so that neither
+    /// allocates per message.
     scratch_targets: Vec<ConnId>,
     counters: Counters,
     closed: bool,
