@@ -66,6 +66,17 @@ impl Mesh {
             match c.deframer.next_frame() {
                 Ok(Some(frame)) => {
                     c.partial_since = None;
+                    // The next frame's claimed id, if it is here already: its
+                    // places in the dedup cache load while this one is
+                    // handled (after a read, frames come back to back).
+                    let next = c
+                        .deframer
+                        .upcoming()
+                        .get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
+                        .and_then(|c| <[u8; CHECKSUM_LEN]>::try_from(c).ok());
+                    if let Some(claim) = next {
+                        self.seen.prefetch(self.seen.probe(&claim));
+                    }
                     self.handle_frame_bytes(conn, frame, now);
                 }
                 Ok(None) => {

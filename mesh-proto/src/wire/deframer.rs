@@ -152,6 +152,27 @@ impl Deframer {
         }))
     }
 
+    /// The start of what comes next, as far as it is here (what
+    /// [`next_frame`](Deframer::next_frame) will cut from): lets a reader
+    /// look ahead at the next frame's header.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use mesh_proto::wire::{Deframer, Limits};
+    ///
+    /// let mut d = Deframer::new(&Limits::default());
+    /// d.feed_bytes(Bytes::from_static(&[0, 0, 0, 1, 7, 0, 0, 0, 1, 8]));
+    /// assert_eq!(d.next_frame().unwrap().as_deref(), Some(&[0, 0, 0, 1, 7][..]));
+    /// assert_eq!(d.upcoming(), &[0, 0, 0, 1, 8]);
+    /// ```
+    pub fn upcoming(&self) -> &[u8] {
+        if self.owned.is_empty() {
+            &self.buf
+        } else {
+            &self.owned
+        }
+    }
+
     /// Bytes held and not yet handed out as frames.
     pub fn buffered(&self) -> usize {
         self.buf.len() + self.owned.len()
