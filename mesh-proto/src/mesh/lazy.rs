@@ -201,13 +201,19 @@ impl Mesh {
     /// Takes out of `targets` the links that announced `id` to us (they have
     /// it) and the lazy links, queueing an announcement of `id` for the
     /// latter. Whether any announcement was queued.
+    /// Whether [`lazy_split`](Mesh::lazy_split) may take any target out
+    /// (otherwise a sender need not copy its target list for it).
+    pub(crate) fn lazy_may_split(&self) -> bool {
+        !(self.lazy.lazy.is_empty() && self.lazy.skip.is_empty())
+    }
+
     pub(crate) fn lazy_split(
         &mut self,
         targets: &mut Vec<ConnId>,
         id: MsgId,
         now: Instant,
     ) -> bool {
-        if self.lazy.lazy.is_empty() && self.lazy.skip.is_empty() {
+        if !self.lazy_may_split() {
             return false;
         }
         let mut announced = false;

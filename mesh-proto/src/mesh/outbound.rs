@@ -121,17 +121,19 @@ impl Mesh {
             return Err(SendError::Closed);
         }
         let (body, id) = self.own_body(msg_type, payload, now)?;
-        self.send_body_own(targets, msg_type, body, id, now)
+        let variants = Variants::new(Some(id));
+        self.send_body_own(targets, msg_type, (body, id), variants, now)
     }
 
     /// Sends one encoded message of ours to `targets`; a broadcast is
     /// recorded as seen, so an echo is a duplicate.
+    /// `variants`: its frames made so far (none, or the plain one).
     pub(crate) fn send_body_own(
         &mut self,
         targets: &[ConnId],
         msg_type: u64,
-        body: Bytes,
-        id: MsgId,
+        (body, id): (Bytes, MsgId),
+        variants: Variants,
         now: Instant,
     ) -> Result<MsgId, SendError> {
         if self.closed {
@@ -139,17 +141,17 @@ impl Mesh {
         }
         if msg_type == u64::from(MainFlag::Broadcast.value()) {
             self.seen.insert(id, now);
-            if self.lazy.active() {
-                // Lazy links get the id; the body is kept for their grafts.
+            // Lazy links get the id; the body is kept for their grafts.
+            if self.lazy.active() && self.lazy_may_split() {
                 let mut eager = targets.to_vec();
                 if self.lazy_split(&mut eager, id, now) {
                     self.lazy_cache(id, &body, now);
                 }
-                self.send_body_to(&eager, &body, Variants::new(Some(id)), true, now);
+                self.send_body_to(&eager, &body, variants, true, now);
                 return Ok(id);
             }
         }
-        self.send_body_to(targets, &body, Variants::new(Some(id)), true, now);
+        self.send_body_to(targets, &body, variants, true, now);
         Ok(id)
     }
 

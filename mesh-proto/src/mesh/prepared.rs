@@ -3,19 +3,24 @@
 //! driver a finished body (see [`Mesh::send_prepared`]).
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
-use crate::wire::{Frame, MainFlag, MsgId, SubFlag, Value, WireError};
+use crate::wire::{CHECKSUM_LEN, Frame, HEADER_LEN, MainFlag, MsgId, SubFlag, Value, WireError};
 
+use super::outbound::Variants;
 use super::{Mesh, PeerId, SendError};
 
 /// A message of ours, encoded, with its id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prepared {
     msg_type: u64,
-    body: Bytes,
+    /// The plain frame (length header, checksum, body) in one buffer: what
+    /// most peers are sent, made without a second copy of the body.
+    frame: Bytes,
     id: MsgId,
 }
+
+/// Where a plain frame's body starts.
+const BODY_AT: usize = HEADER_LEN + CHECKSUM_LEN;
 
 impl Prepared {
     /// What [`Mesh::send`] would send for `packets` with `flag` (the
@@ -47,9 +52,12 @@ impl Prepared {
             unix_time,
             payload(flag, packets),
         );
-        let body = Bytes::from(frame.encode_body()?);
-        let id = MsgId(Sha256::digest(&body).into());
-        Ok(Prepared { msg_type, body, id })
+        let (frame, id) = frame.encode_with_id(None)?;
+        Ok(Prepared {
+            msg_type,
+            frame,
+            id,
+        })
     }
 
     /// The message id (SHA-256 of the body).
@@ -59,16 +67,12 @@ impl Prepared {
 
     /// The encoded body's length.
     pub fn len(&self) -> usize {
-        self.body.len()
+        self.frame.len() - BODY_AT
     }
 
     /// Never: a body holds at least its msgpack header.
     pub fn is_empty(&self) -> bool {
-        self.body.is_empty()
-    }
-
-    pub(crate) fn into_parts(self) -> (u64, Bytes, MsgId) {
-        (self.msg_type, self.body, self.id)
+        self.len() == 0
     }
 }
 
@@ -129,8 +133,14 @@ impl Mesh {
         let mut targets = std::mem::take(&mut self.scratch_targets);
         targets.clear();
         targets.extend(self.routes.values().copied());
-        let (msg_type, body, id) = msg.into_parts();
-        let sent = self.send_body_own(&targets, msg_type, body, id, now);
+        let Prepared {
+            msg_type,
+            frame,
+            id,
+        } = msg;
+        let body = frame.slice(BODY_AT..);
+        let variants = Variants::with(None, frame, id);
+        let sent = self.send_body_own(&targets, msg_type, (body, id), variants, now);
         self.scratch_targets = targets;
         sent
     }
