@@ -43,12 +43,22 @@ impl Variants {
         }
     }
 
-    fn get(&mut self, body: &[u8], compression: Option<Compression>) -> Result<Bytes, WireError> {
+    /// The frame for peers taking `compression`; `last`: no more will be
+    /// asked for, so a variant already made is handed over, not shared.
+    fn get(
+        &mut self,
+        body: &[u8],
+        compression: Option<Compression>,
+        last: bool,
+    ) -> Result<Bytes, WireError> {
         // The relay's case, first: every peer takes the frame as received.
-        if let Some((c, b)) = &self.first
-            && *c == compression
-        {
-            return Ok(b.clone());
+        if self.first.as_ref().is_some_and(|(c, _)| *c == compression) {
+            let b = if last {
+                self.first.take().map(|(_, b)| b)
+            } else {
+                self.first.as_ref().map(|(_, b)| b.clone())
+            };
+            return Ok(b.unwrap_or_default());
         }
         let found = self.more.iter().find(|(c, _)| *c == compression);
         if let Some((_, b)) = found {
@@ -62,6 +72,9 @@ impl Variants {
                 framed
             }
         };
+        if last {
+            return Ok(framed);
+        }
         let entry = (compression, framed.clone());
         if self.first.is_none() {
             self.first = Some(entry);
@@ -167,7 +180,8 @@ impl Mesh {
     ) {
         // One hold on the body for all targets (see `sent.rs`).
         let held = remember.then(|| self.sent.hold(body.clone()));
-        for &conn in targets {
+        for (i, &conn) in targets.iter().enumerate() {
+            let last = i + 1 == targets.len();
             // Few map lookups per target: relays come through here.
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
@@ -177,10 +191,10 @@ impl Mesh {
             } else {
                 preferred(&self.cfg.compression, &c.peer_compression)
             };
-            let framed = match variants.get(body, method) {
+            let framed = match variants.get(body, method, last) {
                 Ok(f) => f,
                 // Compression failing on our own bytes: send them plain.
-                Err(_) => match variants.get(body, None) {
+                Err(_) => match variants.get(body, None, last) {
                     Ok(f) => f,
                     Err(_) => continue,
                 },
