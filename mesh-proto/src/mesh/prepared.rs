@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 
-use crate::wire::{CHECKSUM_LEN, Frame, HEADER_LEN, MainFlag, MsgId, SubFlag, Value, WireError};
+use crate::wire::{
+    CHECKSUM_LEN, FrameParts, HEADER_LEN, MainFlag, MsgId, SubFlag, Value, WireError,
+};
 
 use super::outbound::Variants;
 use super::{Mesh, PeerId, SendError};
@@ -46,13 +48,14 @@ impl Prepared {
         unix_time: i64,
     ) -> Result<Prepared, WireError> {
         let msg_type = u64::from(flag.value());
-        let frame = Frame::new(
+        let sub = Value::from(sub_flag(flag).value());
+        let parts = FrameParts {
             msg_type,
-            sender.0.clone(),
-            unix_time,
-            payload(flag, packets),
-        );
-        let (frame, id) = frame.encode_with_id(None)?;
+            sender: &sender.0,
+            time: unix_time,
+            payload: [std::slice::from_ref(&sub), &packets],
+        };
+        let (frame, id) = parts.encode_with_id(None)?;
         Ok(Prepared {
             msg_type,
             frame,
@@ -76,15 +79,20 @@ impl Prepared {
     }
 }
 
+/// The sub-flag our messages with `flag` carry first: whisper for a
+/// whisper, broadcast otherwise.
+fn sub_flag(flag: MainFlag) -> SubFlag {
+    match flag {
+        MainFlag::Whisper => SubFlag::Whisper,
+        _ => SubFlag::Broadcast,
+    }
+}
+
 /// What [`Mesh::send`] sends for `packets` with `flag`: the sub-flag
 /// (whisper for a whisper, broadcast otherwise) first.
 pub(crate) fn payload(flag: MainFlag, packets: Vec<Value>) -> Vec<Value> {
-    let sub = match flag {
-        MainFlag::Whisper => SubFlag::Whisper,
-        _ => SubFlag::Broadcast,
-    };
     let mut payload = Vec::with_capacity(packets.len() + 1);
-    payload.push(Value::from(sub.value()));
+    payload.push(Value::from(sub_flag(flag).value()));
     payload.extend(packets);
     payload
 }
@@ -143,5 +151,34 @@ impl Mesh {
         let sent = self.send_body_own(&targets, msg_type, (body, id), variants, now);
         self.scratch_targets = targets;
         sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Frame;
+
+    #[test]
+    fn a_prepared_frame_is_the_frame_a_send_makes() {
+        let sender = PeerId(Bytes::from_static(b"QmPreparedSender"));
+        for flag in [MainFlag::Broadcast, MainFlag::Whisper] {
+            for packets in [
+                vec![],
+                vec![Value::from("hi")],
+                vec![Value::Bin(Bytes::from(vec![7u8; 300])), Value::from(42)],
+            ] {
+                let p = Prepared::new(&sender, flag, packets.clone(), 1_764_000_000).unwrap();
+                let frame = Frame::new(
+                    u64::from(flag.value()),
+                    sender.0.clone(),
+                    1_764_000_000,
+                    payload(flag, packets),
+                );
+                let (bytes, id) = frame.encode_with_id(None).unwrap();
+                assert_eq!((&p.frame, &p.id), (&bytes, &id), "{flag:?}");
+                assert_eq!(p.len(), frame.encode_body().unwrap().len());
+            }
+        }
     }
 }

@@ -76,30 +76,19 @@ impl Frame {
 
     /// The msgpack body exactly as py2p would write it for the same content.
     pub fn encode_body(&self) -> Result<Vec<u8>, WireError> {
-        let mut out = Vec::with_capacity(self.body_len());
-        self.write_body(&mut out)?;
+        let parts = self.parts();
+        let mut out = Vec::with_capacity(parts.body_len());
+        parts.write_body(&mut out)?;
         Ok(out)
     }
 
-    /// The exact length of the encoded body.
-    fn body_len(&self) -> usize {
-        container_header_len(self.payload.len() + 3)
-            + int_len(Integer::from(self.msg_type))
-            + bin_header_len(self.sender.len())
-            + self.sender.len()
-            + int_len(Integer::from(self.time))
-            + self.payload.iter().map(encoded_len).sum::<usize>()
-    }
-
-    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
-        write_array_len(out, self.payload.len() + 3)?;
-        write_int(out, Integer::from(self.msg_type));
-        write_bin(out, &self.sender)?;
-        write_int(out, Integer::from(self.time));
-        for v in &self.payload {
-            encode_value(out, v)?;
+    fn parts(&self) -> FrameParts<'_> {
+        FrameParts {
+            msg_type: self.msg_type,
+            sender: &self.sender,
+            time: self.time,
+            payload: [&self.payload, &[]],
         }
-        Ok(())
     }
 
     /// The whole frame (length header included), compressed with `compression`.
@@ -109,6 +98,51 @@ impl Frame {
 
     /// The whole frame and its message id.
     pub fn encode_with_id(
+        &self,
+        compression: Option<Compression>,
+    ) -> Result<(Bytes, MsgId), WireError> {
+        self.parts().encode_with_id(compression)
+    }
+}
+
+/// A frame's content by reference, its payload in two runs: a sender puts
+/// its sub-flag in front of the caller's packets without building a new list.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameParts<'a> {
+    pub(crate) msg_type: u64,
+    pub(crate) sender: &'a [u8],
+    pub(crate) time: i64,
+    pub(crate) payload: [&'a [Value]; 2],
+}
+
+impl FrameParts<'_> {
+    fn packets(&self) -> impl Iterator<Item = &Value> {
+        self.payload.iter().flat_map(|run| run.iter())
+    }
+
+    /// The exact length of the encoded body.
+    fn body_len(&self) -> usize {
+        container_header_len(self.payload[0].len() + self.payload[1].len() + 3)
+            + int_len(Integer::from(self.msg_type))
+            + bin_header_len(self.sender.len())
+            + self.sender.len()
+            + int_len(Integer::from(self.time))
+            + self.packets().map(encoded_len).sum::<usize>()
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        write_array_len(out, self.payload[0].len() + self.payload[1].len() + 3)?;
+        write_int(out, Integer::from(self.msg_type));
+        write_bin(out, self.sender)?;
+        write_int(out, Integer::from(self.time));
+        for v in self.packets() {
+            encode_value(out, v)?;
+        }
+        Ok(())
+    }
+
+    /// [`Frame::encode_with_id`] for these parts.
+    pub(crate) fn encode_with_id(
         &self,
         compression: Option<Compression>,
     ) -> Result<(Bytes, MsgId), WireError> {

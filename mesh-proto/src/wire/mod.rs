@@ -34,11 +34,11 @@ pub use compression::Compression;
 pub use deframer::Deframer;
 pub use error::WireError;
 pub use flags::{MainFlag, RESERVED_FLAGS, SubFlag, UnknownFlag};
-pub(crate) use frame::frame_hashed_body;
 pub use frame::{
     CHECKSUM_LEN, Decoded, Frame, HEADER_LEN, SenderForm, Verified, decode_frame, decode_packet,
     frame_body, parse_body, parse_body_with, verify_packet,
 };
+pub(crate) use frame::{FrameParts, frame_hashed_body};
 pub use ids::{
     Encryption, MsgId, PROTOCOL_VERSION, Protocol, base58_int, compare_base58_ints, node_id,
     python_addr_repr,
