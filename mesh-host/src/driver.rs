@@ -79,6 +79,9 @@ pub struct HostDriver<R: Runtime> {
     /// Accepted connections waiting for a pending-handshake place (see
     /// [`Parked`]).
     parked: Parked<R::Stream>,
+    /// Parked connections closed for waiting a whole handshake timeout:
+    /// counted with the core's handshake timeouts.
+    parked_expired: u64,
     /// Refused connections still being answered (see [`crate::MAX_REFUSING`]).
     refusing: HandshakeSlots,
     /// A close the core has begun, to hand to the runtime once settled.
@@ -111,6 +114,7 @@ impl<R: Runtime> HostDriver<R> {
             shared: Shared::default(),
             reply_to: ReplyTo::none(),
             parked: Parked::default(),
+            parked_expired: 0,
             refusing: HandshakeSlots::new(crate::MAX_REFUSING),
             paused_since: None,
             closing: None,
@@ -300,6 +304,8 @@ impl<R: Runtime> HostDriver<R> {
                 let mut counters = self.mesh.counters().clone();
                 // Dropped from a full inbox, as the core counts its own queue's.
                 counters.queue_drops += self.shared.inbox.dropped();
+                // Closed before the core knew them, for the same reason.
+                counters.rejected.handshake_timeout += self.parked_expired;
                 let _ = R::reply(reply, counters);
             }
             Command::Close(reply) => match self.mesh.close(now) {
@@ -403,7 +409,7 @@ impl<R: Runtime> HostDriver<R> {
     /// closes those that waited a whole handshake timeout.
     fn admit_parked(&mut self, rt: &mut R, now: Instant) {
         let timeout = self.mesh.config().handshake_timeout;
-        self.parked.expire(now, timeout);
+        self.parked_expired += self.parked.expire(now, timeout);
         while !self.mesh.is_closed()
             && self.mesh.pending_handshakes() < self.mesh.config().max_pending_handshakes
         {

@@ -51,15 +51,21 @@ impl<S> Parked<S> {
         self.queue.front().map(|(_, _, t)| *t)
     }
 
-    /// Drops (so closes) the streams parked for `timeout` or longer.
-    pub(crate) fn expire(&mut self, now: Instant, timeout: Duration) {
+    /// Drops (so closes) the streams parked for `timeout` or longer; how
+    /// many.
+    pub(crate) fn expire(&mut self, now: Instant, timeout: Duration) -> u64 {
+        let mut expired = 0;
         while self
             .queue
             .front()
             .is_some_and(|(_, _, t)| now.saturating_duration_since(*t) >= timeout)
         {
-            self.queue.pop_front();
+            if let Some((_, remote, _)) = self.queue.pop_front() {
+                tracing::debug!(%remote, "parked connection closed: no handshake place in time");
+                expired += 1;
+            }
         }
+        expired
     }
 
     pub(crate) fn clear(&mut self) {

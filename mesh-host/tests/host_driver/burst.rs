@@ -107,6 +107,16 @@ fn parked_connections_without_a_place_close_after_the_handshake_timeout() {
     assert_eq!(closes, [Call::Close(opens[0])]);
     hub.step(mesh_host::Input::Wake, at(0) + timeout * 2);
     assert!(opened(&hub).is_empty());
+    let reply = crate::fake_runtime::slot();
+    hub.command(
+        mesh_host::Command::Counters(reply.clone()),
+        at(0) + timeout * 2,
+    );
+    let counters = reply.borrow_mut().take().expect("answered");
+    assert_eq!(
+        counters.rejected.handshake_timeout, 4,
+        "the pending one and the three parked ones, all counted"
+    );
 }
 
 /// Accepts from `n` peers that never handshake.

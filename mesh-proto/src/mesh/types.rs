@@ -461,7 +461,8 @@ pub struct RejectCounters {
     pub duplicate: u64,
     /// Inbound or pending-handshake limits.
     pub over_capacity: u64,
-    /// Handshake timeouts.
+    /// Handshake timeouts. A runtime adapter's counters add the accepted
+    /// connections it closed while they waited for a handshake place.
     pub handshake_timeout: u64,
     /// Stalled partial frames.
     pub stalled: u64,
