@@ -375,7 +375,7 @@ impl Mesh {
                 let Some(body) = last.and_then(|r| self.sent.get(r)).cloned() else {
                     return;
                 };
-                self.send_body_to(&[conn], &body, Variants::new(None), true, now);
+                self.send_body_to(&[conn], body, Variants::new(None), true, now);
             }
             _ => {}
         }

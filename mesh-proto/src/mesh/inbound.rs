@@ -186,7 +186,7 @@ impl Mesh {
         &mut self,
         conn: ConnId,
         frame: Bytes,
-        d: Decoded,
+        mut d: Decoded,
         probe: Probe,
         now: Instant,
     ) {
@@ -212,7 +212,9 @@ impl Mesh {
                 if self.lazy.active() {
                     self.lazy_first_receipt(conn, &d, now);
                 }
-                self.relay(conn, frame, &d, now);
+                // The body is only kept (for `resend`) by the relay from here.
+                let body = std::mem::take(&mut d.body);
+                self.relay(conn, frame, body, &d, now);
                 if self.nobody_takes(sub_flag_of(&d.frame.payload)) {
                     return;
                 }
@@ -237,7 +239,7 @@ impl Mesh {
 
     /// Forwards the frame to every peer but the one it came from and its
     /// originator. A peer taking the same compression gets the received bytes.
-    fn relay(&mut self, from: ConnId, frame: Bytes, d: &Decoded, now: Instant) {
+    fn relay(&mut self, from: ConnId, frame: Bytes, body: Bytes, d: &Decoded, now: Instant) {
         let origin = self.routes.get(&d.frame.sender[..]).copied();
         // A scratch list kept across calls: no allocation per relayed frame.
         let mut targets = std::mem::take(&mut self.scratch_targets);
@@ -250,7 +252,7 @@ impl Mesh {
         );
         // Only what was announced can be grafted: only that is kept.
         if self.lazy_split(&mut targets, d.id, now) {
-            self.lazy_cache(d.id, &d.body, now);
+            self.lazy_cache(d.id, &body, now);
         }
         if targets.is_empty() {
             self.scratch_targets = targets;
@@ -258,7 +260,7 @@ impl Mesh {
         }
         self.counters.relayed += targets.len() as u64;
         let variants = Variants::with(d.compression, frame, d.id);
-        self.send_body_to(&targets, &d.body, variants, true, now);
+        self.send_body_to(&targets, body, variants, true, now);
         self.scratch_targets = targets;
     }
 

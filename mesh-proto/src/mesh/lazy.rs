@@ -323,7 +323,7 @@ impl Mesh {
                     let body = self.lazy.cache.get(&id, now, self.cfg.lazy_cache_age);
                     if let Some(body) = body.cloned() {
                         self.counters.lazy.served_from_cache += 1;
-                        self.send_body_to(&[conn], &body, Variants::new(Some(id)), true, now);
+                        self.send_body_to(&[conn], body, Variants::new(Some(id)), true, now);
                     } else {
                         self.counters.lazy.graft_misses += 1;
                     }

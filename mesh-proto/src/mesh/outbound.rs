@@ -160,11 +160,11 @@ impl Mesh {
                 if self.lazy_split(&mut eager, id, now) {
                     self.lazy_cache(id, &body, now);
                 }
-                self.send_body_to(&eager, &body, variants, true, now);
+                self.send_body_to(&eager, body, variants, true, now);
                 return Ok(id);
             }
         }
-        self.send_body_to(targets, &body, variants, true, now);
+        self.send_body_to(targets, body, variants, true, now);
         Ok(id)
     }
 
@@ -173,24 +173,35 @@ impl Mesh {
     pub(crate) fn send_body_to(
         &mut self,
         targets: &[ConnId],
-        body: &Bytes,
+        body: Bytes,
         mut variants: Variants,
         remember: bool,
         now: Instant,
     ) {
-        // One hold on the body for all targets (see `sent.rs`).
-        let held = remember.then(|| self.sent.hold(body.clone()));
+        let len = body.len();
+        // One hold on the body for all targets (see `sent.rs`), which takes
+        // it over: read from there, it needs no clone of its own.
+        let (held, kept) = if remember {
+            (Some(self.sent.hold(body)), None)
+        } else {
+            (None, Some(body))
+        };
         for (i, &conn) in targets.iter().enumerate() {
             let last = i + 1 == targets.len();
             // Few map lookups per target: relays come through here.
             let Some(c) = self.conns.get_mut(&conn) else {
                 continue;
             };
-            let method = if c.ext && body.len() < self.cfg.plain_below {
+            let method = if c.ext && len < self.cfg.plain_below {
                 None
             } else {
                 preferred(&self.cfg.compression, &c.peer_compression)
             };
+            let body = match held {
+                Some(h) => self.sent.get(h),
+                None => kept.as_ref(),
+            }
+            .map_or(&[][..], |b| &b[..]);
             let framed = match variants.get(body, method, last) {
                 Ok(f) => f,
                 // Compression failing on our own bytes: send them plain.
@@ -293,7 +304,7 @@ impl Mesh {
         else {
             return;
         };
-        self.send_body_to(&[conn], &body, Variants::new(None), false, now);
+        self.send_body_to(&[conn], body, Variants::new(None), false, now);
     }
 
     /// The payload of a peer list, leaving out the recipient. Entries are
@@ -411,7 +422,7 @@ impl Mesh {
             return;
         };
         let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_body_to(&targets, &body, Variants::new(None), false, now);
+        self.send_body_to(&targets, body, Variants::new(None), false, now);
     }
 }
 
