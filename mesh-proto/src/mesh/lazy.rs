@@ -198,15 +198,15 @@ impl Mesh {
         self.lazy.cache.insert(id, body, now, cap, age);
     }
 
-    /// Takes out of `targets` the links that announced `id` to us (they have
-    /// it) and the lazy links, queueing an announcement of `id` for the
-    /// latter. Whether any announcement was queued.
     /// Whether [`lazy_split`](Mesh::lazy_split) may take any target out
     /// (otherwise a sender need not copy its target list for it).
     pub(crate) fn lazy_may_split(&self) -> bool {
         !(self.lazy.lazy.is_empty() && self.lazy.skip.is_empty())
     }
 
+    /// Takes out of `targets` the links that announced `id` to us (they have
+    /// it) and the lazy links, queueing an announcement of `id` for the
+    /// latter. Whether any announcement was queued.
     pub(crate) fn lazy_split(
         &mut self,
         targets: &mut Vec<ConnId>,
