@@ -510,7 +510,11 @@ impl Mesh {
         flag: MainFlag,
         now: Instant,
     ) -> Result<MsgId, SendError> {
-        self.send_raw(flag.value().into(), prepared::payload(flag, packets), now)
+        if self.closed {
+            return Err(SendError::Closed);
+        }
+        let msg = Prepared::new(&self.id, flag, packets, self.unix_time(now))?;
+        self.send_prepared(msg, now)
     }
 
     /// py2p's `send(*packets, flag=..., type=...)`: `payload` starts with the

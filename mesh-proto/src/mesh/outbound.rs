@@ -135,7 +135,7 @@ impl Mesh {
         }
         let (body, id) = self.own_body(msg_type, payload, now)?;
         let variants = Variants::new(Some(id));
-        self.send_body_own(targets, msg_type, (body, id), variants, now)
+        self.send_body_own(targets, msg_type, body, id, variants, now)
     }
 
     /// Sends one encoded message of ours to `targets`; a broadcast is
@@ -145,7 +145,8 @@ impl Mesh {
         &mut self,
         targets: &[ConnId],
         msg_type: u64,
-        (body, id): (Bytes, MsgId),
+        body: Bytes,
+        id: MsgId,
         variants: Variants,
         now: Instant,
     ) -> Result<MsgId, SendError> {

@@ -88,15 +88,6 @@ fn sub_flag(flag: MainFlag) -> SubFlag {
     }
 }
 
-/// What [`Mesh::send`] sends for `packets` with `flag`: the sub-flag
-/// (whisper for a whisper, broadcast otherwise) first.
-pub(crate) fn payload(flag: MainFlag, packets: Vec<Value>) -> Vec<Value> {
-    let mut payload = Vec::with_capacity(packets.len() + 1);
-    payload.push(Value::from(sub_flag(flag).value()));
-    payload.extend(packets);
-    payload
-}
-
 impl Mesh {
     /// A hint that changes nothing: starts loading the memory that sending
     /// `msg` will read (its id's places in the dedup cache, a trip to memory
@@ -148,7 +139,7 @@ impl Mesh {
         } = msg;
         let body = frame.slice(BODY_AT..);
         let variants = Variants::with(None, frame, id);
-        let sent = self.send_body_own(&targets, msg_type, (body, id), variants, now);
+        let sent = self.send_body_own(&targets, msg_type, body, id, variants, now);
         self.scratch_targets = targets;
         sent
     }
@@ -169,11 +160,13 @@ mod tests {
                 vec![Value::Bin(Bytes::from(vec![7u8; 300])), Value::from(42)],
             ] {
                 let p = Prepared::new(&sender, flag, packets.clone(), 1_764_000_000).unwrap();
+                let mut payload = vec![Value::from(sub_flag(flag).value())];
+                payload.extend(packets);
                 let frame = Frame::new(
                     u64::from(flag.value()),
                     sender.0.clone(),
                     1_764_000_000,
-                    payload(flag, packets),
+                    payload,
                 );
                 let (bytes, id) = frame.encode_with_id(None).unwrap();
                 assert_eq!((&p.frame, &p.id), (&bytes, &id), "{flag:?}");
