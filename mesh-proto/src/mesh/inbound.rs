@@ -59,6 +59,9 @@ impl Mesh {
 
     /// Handles every whole frame the connection's deframer holds.
     fn handle_frames(&mut self, conn: ConnId, now: Instant) {
+        // The next frame's claimed id and its probe, worked out one frame
+        // ahead (see below).
+        let mut ahead: Option<([u8; CHECKSUM_LEN], Probe)> = None;
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -66,18 +69,19 @@ impl Mesh {
             match c.deframer.next_frame() {
                 Ok(Some(frame)) => {
                     c.partial_since = None;
+                    let claim = claim_of(&frame).map(|claimed| match ahead.take() {
+                        Some((c, p)) if c == *claimed => p,
+                        _ => self.seen.probe(claimed),
+                    });
                     // The next frame's claimed id, if it is here already: its
                     // places in the dedup cache load while this one is
                     // handled (after a read, frames come back to back).
-                    let next = c
-                        .deframer
-                        .upcoming()
-                        .get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
-                        .and_then(|c| <[u8; CHECKSUM_LEN]>::try_from(c).ok());
-                    if let Some(claim) = next {
-                        self.seen.prefetch(self.seen.probe(&claim));
-                    }
-                    self.handle_frame_bytes(conn, frame, now);
+                    ahead = claim_of(c.deframer.upcoming()).map(|c| {
+                        let p = self.seen.probe(c);
+                        self.seen.prefetch(p);
+                        (*c, p)
+                    });
+                    self.handle_frame_bytes(conn, frame, claim, now);
                 }
                 Ok(None) => {
                     if c.deframer.has_partial() {
@@ -93,7 +97,15 @@ impl Mesh {
         }
     }
 
-    fn handle_frame_bytes(&mut self, conn: ConnId, frame: Bytes, now: Instant) {
+    /// `claim`: the dedup cache's probe of the id the frame claims, if it
+    /// is long enough to claim one.
+    fn handle_frame_bytes(
+        &mut self,
+        conn: ConnId,
+        frame: Bytes,
+        claim: Option<Probe>,
+        now: Instant,
+    ) {
         self.counters.frames_in += 1;
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -104,10 +116,7 @@ impl Mesh {
         // the cache verified). Otherwise the lookup proper comes once the
         // frame is verified, its memory fetched while the frame is hashed. A
         // compressed frame's claim is noise that matches nothing.
-        let claimed: Option<&[u8; CHECKSUM_LEN]> = frame
-            .get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
-            .and_then(|c| c.try_into().ok());
-        let claim = claimed.map(|c| self.seen.probe(c));
+        let claimed = claim_of(&frame);
         if claim.is_some_and(|p| self.seen.quick_check(p)) {
             self.counters.duplicates += 1;
             self.lazy_duplicate(conn, now);
@@ -332,6 +341,14 @@ impl Mesh {
         }
         self.event(Event::Message { id });
     }
+}
+
+/// The id a frame (or what starts with one) claims: the checksum after its
+/// length header.
+fn claim_of(frame: &[u8]) -> Option<&[u8; CHECKSUM_LEN]> {
+    frame
+        .get(HEADER_LEN..HEADER_LEN + CHECKSUM_LEN)
+        .and_then(|c| c.try_into().ok())
 }
 
 /// A built-in handler: whether it took the message.
