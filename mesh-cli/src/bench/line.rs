@@ -4,17 +4,16 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_lite::future;
 use mesh_proto::mesh::{Counters, Message, SendError};
 use mesh_proto::wire::Value;
-use tokio::sync::Semaphore;
 
 use super::payload;
 use super::record::{Outcome, Plan, Recorder};
+use super::window::{Window, interleave};
 
 /// A mesh socket as the bench uses it.
 pub trait LineNode: Clone + Send + Sync + Sized + 'static {
@@ -70,31 +69,26 @@ pub async fn build<N: LineNode>(nodes: usize, tls: bool) -> io::Result<Vec<N>> {
 pub async fn run<N: LineNode>(line: &[N], plan: Plan, progress: bool) -> Outcome {
     let (first, last) = (line[0].clone(), line[line.len() - 1].clone());
     let epoch = Instant::now();
-    let window = plan.window.map(|w| Arc::new(Semaphore::new(w as usize)));
+    let window = plan.window.map(Window::new);
+    let window = window.as_ref();
     let mut rec = Recorder::new(&plan, epoch, progress);
     rec.start(epoch);
-    let publish = {
-        let window = window.clone();
-        async move {
-            for seq in 0..plan.count {
-                if let Some(w) = &window {
-                    match w.acquire().await {
-                        Ok(permit) => permit.forget(),
-                        Err(_) => break,
-                    }
-                }
-                if let Some(at) = plan.due(seq, epoch) {
-                    N::sleep_until(at).await;
-                }
-                let body = payload::make(seq, plan.size, epoch, Instant::now());
-                if let Err(error) = first.send(body).await {
-                    tracing::warn!(%error, "publish failed");
-                    break;
-                }
+    let publish = async move {
+        for seq in 0..plan.count {
+            if let Some(w) = window {
+                w.take().await;
             }
-            // The counter decides when the run ends.
-            future::pending::<()>().await;
+            if let Some(at) = plan.due(seq, epoch) {
+                N::sleep_until(at).await;
+            }
+            let body = payload::make(seq, plan.size, epoch, Instant::now());
+            if let Err(error) = first.send(body).await {
+                tracing::warn!(%error, "publish failed");
+                break;
+            }
         }
+        // The counter decides when the run ends.
+        future::pending::<()>().await;
     };
     let count = async {
         while rec.delivered < plan.count {
@@ -114,15 +108,12 @@ pub async fn run<N: LineNode>(line: &[N], plan: Plan, progress: bool) -> Outcome
                     rec.take(body, now);
                 }
             }
-            if let Some(w) = &window {
-                w.add_permits((rec.delivered - before) as usize);
+            if let Some(w) = window {
+                w.release(rec.delivered - before);
             }
         }
     };
-    future::or(publish, count).await;
-    if let Some(w) = &window {
-        w.close();
-    }
+    interleave(window, publish, count).await;
     let mut outcome = rec.finish(epoch);
     for n in line {
         outcome.node_counters.push(n.counters().await);

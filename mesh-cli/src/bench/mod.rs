@@ -14,6 +14,7 @@ mod raw;
 mod record;
 mod report;
 mod rss;
+mod window;
 
 use std::io;
 use std::process::ExitCode;
