@@ -320,14 +320,42 @@ impl SeenCache {
             std::mem::replace(&mut self.recent, vec![Bucket::default(); sets])
         };
         (self.sweep_at, self.recent_sweep_at) = (0, 0);
-        for e in old.iter().flat_map(|b| b.0) {
-            if self.is_live(e) {
-                self.place(e, self.places(self.probe_fingerprint(e & !TAG)));
+        if buckets == 2 * old.len() {
+            self.split(&old);
+        } else {
+            for e in old.iter().flat_map(|b| b.0) {
+                if self.is_live(e) {
+                    self.place(e, self.places(self.probe_fingerprint(e & !TAG)));
+                }
             }
         }
         for e in old_recent.iter().flat_map(|b| b.0) {
             if self.is_live(e) {
                 self.remember_recent(e, self.places(self.probe_fingerprint(e & !TAG)));
+            }
+        }
+    }
+
+    /// Fills a table twice `old`'s size from `old`, in one pass over both.
+    /// Each of an id's places in the doubled table is its old place, or that
+    /// plus `old.len()`: an entry stays at the same one of its two choices,
+    /// so old bucket `i` goes to new buckets `i` and `i + old.len()` and
+    /// nothing else goes there. Placing each entry afresh (the emptier of
+    /// its two buckets) read two random lines an entry: growing to the
+    /// default cap that way cost about as much as the inserts that filled it.
+    fn split(&mut self, old: &[Bucket]) {
+        let n = old.len();
+        for (i, bucket) in old.iter().enumerate() {
+            let mut filled = [0usize; 2];
+            for &e in &bucket.0 {
+                if !self.is_live(e) {
+                    continue;
+                }
+                let p = self.places(self.probe_fingerprint(e & !TAG));
+                let to = if p.a & (n - 1) == i { p.a } else { p.b };
+                let half = usize::from(to != i);
+                self.buckets[to].0[filled[half]] = e;
+                filled[half] += 1;
             }
         }
     }
