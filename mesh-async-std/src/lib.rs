@@ -48,9 +48,11 @@
 //!
 //! Flow control: [`send`](MeshSocket::send) and friends wait while any peer's
 //! output queue is over half of `Config::max_queued_bytes`, and the driver
-//! stops reading (at most 250 ms at a time) while a peer's queue or the
-//! receive queue is over half full, so TCP pushes back on the senders; a peer
-//! whose socket takes nothing for the write-stall timeout
+//! stops reading while a peer's queue or the receive queue is over half
+//! full, so TCP pushes back on the senders (a pause that sees no progress
+//! for 250 ms, 64 KiB written or an eighth of the receive queue taken,
+//! ends: then the peer's queue may overflow, or the oldest messages be
+//! dropped); a peer whose socket takes nothing for the write-stall timeout
 //! ([`Builder::write_stall_timeout`], 30 s) is disconnected, and the rest of
 //! the mesh goes on.
 //!

@@ -49,6 +49,19 @@ fn is_unanswered_send<R: Runtime>(input: &Input<R>) -> bool {
     )
 }
 
+/// A read pause under way (see [`HostDriver::reads_paused`]).
+#[derive(Clone, Copy, Debug)]
+struct Pause {
+    /// Since when, or since the last progress that started it over.
+    since: Instant,
+    /// It ran out: reading goes on until the cause is gone.
+    over: bool,
+    /// [`HostDriver::written`] then.
+    written: u64,
+    /// The messages the application had taken from the inbox then.
+    taken: u64,
+}
+
 /// A connection the driver knows.
 enum Link<R: Runtime> {
     /// Dial in progress; `connect` may be waiting for it.
@@ -69,9 +82,11 @@ pub struct HostDriver<R: Runtime> {
     /// Sends and receives waiting on the core.
     waiting: Waiting<R>,
     subscribers: Subscribers<R>,
-    /// Since when reads have been paused, and whether that pause ran out
-    /// (then reading goes on until the cause is gone).
-    paused_since: Option<(Instant, bool)>,
+    /// The read pause under way, if any (see [`reads_paused`](Self::reads_paused)).
+    pause: Option<Pause>,
+    /// Bytes the runtime reported written, ever: a pause for a peer's
+    /// queue goes on while they grow.
+    written: u64,
     /// The send gate and the inbox, shared with the handles.
     shared: Shared,
     /// Put on every delivered message, so that `msg.reply(..)` works.
@@ -116,7 +131,8 @@ impl<R: Runtime> HostDriver<R> {
             parked: Parked::default(),
             parked_expired: 0,
             refusing: HandshakeSlots::new(crate::MAX_REFUSING),
-            paused_since: None,
+            pause: None,
+            written: 0,
             closing: None,
             to_flush: Vec::new(),
             done: false,
@@ -162,8 +178,8 @@ impl<R: Runtime> HostDriver<R> {
     /// When the driver must wake up without an input: the core's next timer,
     /// the end of a read pause, or when the oldest parked connection expires.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let pause_end = match self.paused_since {
-            Some((since, false)) => Some(since + crate::MAX_READ_PAUSE),
+        let pause_end = match self.pause {
+            Some(p) if !p.over => Some(p.since + crate::MAX_READ_PAUSE),
             _ => None,
         };
         let parked_end = self
@@ -182,28 +198,50 @@ impl<R: Runtime> HostDriver<R> {
     /// half of `recv_queue_cap` (the application is behind). Not reading
     /// lets TCP push back on whoever sends to us, down to the publisher,
     /// whose sends then wait: a line of nodes moves at its slowest hop and
-    /// loses nothing. Writers' progress is still taken. A pause lasts at
-    /// most [`MAX_READ_PAUSE`](crate::MAX_READ_PAUSE): in a cycle of nodes
-    /// all paused on each other nobody would ever read, and an application
-    /// that stopped reading must not stall the mesh; past it reading
-    /// resumes (and, as before, a peer queue that overflows closes its
-    /// connection, a full inbox drops its oldest messages).
+    /// loses nothing. Writers' progress is still taken. A pause lasts
+    /// [`MAX_READ_PAUSE`](crate::MAX_READ_PAUSE) at most without progress:
+    /// in a cycle of nodes all paused on each other nobody would ever read,
+    /// and an application or a peer that stopped reading must not stall the
+    /// mesh; past it reading resumes (and, as before, a peer queue that
+    /// overflows closes its connection, a full inbox drops its oldest
+    /// messages). A pause starts over whenever its causes moved on: at
+    /// least [`PAUSE_PROGRESS`](crate::PAUSE_PROGRESS) more bytes written
+    /// for a peer's queue, an eighth of `recv_queue_cap` more messages taken
+    /// by the application. A peer or an application that keeps up at a
+    /// slower pace, however slowly its CPU lets it, is waited for, not
+    /// closed or dropped from (with frames that compress well, a peer's
+    /// queue stands for far more work than its bytes say); one that reads
+    /// next to nothing is not.
     ///
     /// A driver that pauses registers its waker with a
     /// [`resume_hook`](Self::resume_hook), so that the application catching
     /// up wakes it.
     pub fn reads_paused(&mut self, now: Instant) -> bool {
         let cap = self.mesh.config().recv_queue_cap;
-        let behind = cap > 0 && self.shared.inbox.len() > cap / 2;
-        if !behind && !self.mesh.is_backpressured() {
-            self.paused_since = None;
+        let (queued, taken) = self.shared.inbox.len_and_taken();
+        let behind = cap > 0 && queued > cap / 2;
+        let backpressured = self.mesh.is_backpressured();
+        if !behind && !backpressured {
+            self.pause = None;
             return false;
         }
-        let (since, over) = self.paused_since.get_or_insert((now, false));
-        if !*over && now.saturating_duration_since(*since) >= crate::MAX_READ_PAUSE {
-            *over = true;
+        let written = self.written;
+        let p = self.pause.get_or_insert(Pause {
+            since: now,
+            over: false,
+            written,
+            taken,
+        });
+        // Every cause of the pause moved on: it starts over.
+        let drained = !backpressured || written - p.written >= crate::PAUSE_PROGRESS as u64;
+        let caught_up = !behind || taken - p.taken >= (cap as u64 / 8).max(1);
+        if !p.over && drained && caught_up {
+            (p.since, p.written, p.taken) = (now, written, taken);
         }
-        !*over
+        if !p.over && now.saturating_duration_since(p.since) >= crate::MAX_READ_PAUSE {
+            p.over = true;
+        }
+        !p.over
     }
 
     /// Takes one input at `now`, then finishes the turn
@@ -371,6 +409,7 @@ impl<R: Runtime> HostDriver<R> {
                 if let Some(Link::Open(c)) = self.links.get_mut(&conn) {
                     c.written(n);
                 }
+                self.written += n as u64;
                 self.mesh.handle_written(conn, n);
             }
             IoEvent::ReadClosed { conn } => {
@@ -479,6 +518,7 @@ impl<R: Runtime> HostDriver<R> {
             if let Some(Link::Open(c)) = self.links.get_mut(&conn) {
                 let n = c.flush();
                 if n > 0 {
+                    self.written += n as u64;
                     self.mesh.handle_written(conn, n);
                     wrote = true;
                 }

@@ -31,6 +31,8 @@ struct State {
     sleepers: usize,
     /// Messages dropped here (queue full) so far.
     dropped: u64,
+    /// Messages the application took so far.
+    taken: u64,
     /// The driver, paused until the queue is down to this many messages.
     driver: Option<(usize, Waker)>,
 }
@@ -88,6 +90,12 @@ impl Inbox {
     /// Messages dropped because the queue was full, so far.
     pub fn dropped(&self) -> u64 {
         self.lock().dropped
+    }
+
+    /// Messages waiting, and messages the application took so far.
+    pub fn len_and_taken(&self) -> (usize, u64) {
+        let s = self.lock();
+        (s.queue.len(), s.taken)
     }
 
     /// Wakes `driver` once the queue is down to `len` messages (a driver
@@ -156,6 +164,7 @@ impl Inbox {
 /// Takes `n` messages, waking a paused driver if that drained the queue.
 fn take_n(s: &mut State, n: usize) -> Vec<Message> {
     let msgs: Vec<Message> = s.queue.drain(..n).collect();
+    s.taken += n as u64;
     if let Some((len, _)) = &s.driver
         && s.queue.len() <= *len
         && let Some((_, waker)) = s.driver.take()

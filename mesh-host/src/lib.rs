@@ -110,9 +110,15 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// turn, so a busy caller cannot starve the network.
 pub const COMMAND_BURST: usize = 64;
 
-/// How long a driver stops reading, at most, while a peer's output queue is
-/// over half of `max_queued_bytes` (see [`HostDriver::reads_paused`]).
+/// How long a driver stops reading, at most, without progress, while a
+/// peer's output queue is over half of `max_queued_bytes` or the
+/// application is behind (see [`HostDriver::reads_paused`]).
 pub const MAX_READ_PAUSE: Duration = Duration::from_millis(250);
+
+/// Bytes written that start a read pause for a peer's queue over (see
+/// [`HostDriver::reads_paused`]): a peer must drain at least this much
+/// every [`MAX_READ_PAUSE`] (256 KiB/s) to be waited for.
+pub const PAUSE_PROGRESS: usize = 64 * 1024;
 
 /// Inputs an async driver takes in one turn, at most, before it settles
 /// the core's outputs once (so timers and callers are served between

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mesh_host::{IoEvent, MAX_READ_PAUSE};
+use mesh_host::{IoEvent, MAX_READ_PAUSE, PAUSE_PROGRESS};
 
 use crate::node::{Node, addr, at, pump};
 
@@ -57,4 +57,83 @@ fn a_read_pause_ends_by_itself() {
         !b.driver.reads_paused(end),
         "past the longest pause, reading resumes"
     );
+}
+
+/// Node 1 linked to node 2 with a queue to it over half of
+/// `max_queued_bytes` (256 KiB), nothing of it reported written yet.
+fn backpressured() -> (Node, mesh_proto::mesh::ConnId) {
+    let small = |cfg: &mut mesh_proto::mesh::Config| cfg.max_queued_bytes = 256 * 1024;
+    let (mut a, ac, _b, _) = crate::node::link(Node::with(1, small), Node::new(2), at(0));
+    a.rt.take_calls();
+    let sent = crate::send::send(&mut a, vec![crate::send::noise(200 * 1024)]);
+    assert!(sent.borrow_mut().take().unwrap().is_ok());
+    assert!(a.driver.mesh().is_backpressured());
+    (a, ac)
+}
+
+#[test]
+fn a_pause_for_a_peer_that_drains_goes_on_past_the_longest_pause() {
+    let (mut a, ac) = backpressured();
+    let ms = |n: u64| at(0) + Duration::from_millis(n);
+    assert!(a.driver.reads_paused(ms(0)));
+    // The peer takes 64 KiB by 200 ms: still over half the queue bound.
+    a.io(
+        IoEvent::Written {
+            conn: ac,
+            n: PAUSE_PROGRESS,
+        },
+        ms(200),
+    );
+    assert!(a.driver.mesh().is_backpressured());
+    assert!(a.driver.reads_paused(ms(200)));
+    let pause_end = ms(200) + MAX_READ_PAUSE;
+    let core = a.driver.mesh().poll_timeout();
+    assert_eq!(
+        a.driver.next_deadline(),
+        Some(core.map_or(pause_end, |t| t.min(pause_end))),
+        "the pause's new end wakes the driver"
+    );
+    assert!(
+        a.driver.reads_paused(ms(300)),
+        "a peer that drains is waited for past the longest pause"
+    );
+    // Then nothing more: the pause runs out a whole pause after the progress.
+    assert!(a.driver.reads_paused(ms(449)));
+    assert!(!a.driver.reads_paused(ms(450)));
+}
+
+#[test]
+fn a_pause_for_a_peer_that_reads_next_to_nothing_runs_out() {
+    let (mut a, ac) = backpressured();
+    let ms = |n: u64| at(0) + Duration::from_millis(n);
+    assert!(a.driver.reads_paused(ms(0)));
+    for t in (10..250).step_by(10) {
+        a.io(IoEvent::Written { conn: ac, n: 1024 }, ms(t));
+        assert!(a.driver.reads_paused(ms(t)));
+    }
+    assert!(
+        !a.driver.reads_paused(ms(250)),
+        "24 KiB in a whole pause is no progress"
+    );
+}
+
+#[test]
+fn a_pause_for_an_application_that_keeps_taking_goes_on() {
+    // 12 messages in an inbox of 16: behind (over 8). Taking 2 (an eighth
+    // of it) is progress.
+    let (mut a, ac, mut b, bc) = crate::node::linked_pair_with(at(0), |c| c.recv_queue_cap = 16);
+    for n in 0..12 {
+        crate::receive::broadcast(&mut a, &n.to_string());
+    }
+    pump(&mut a, ac, &mut b, bc, at(0));
+    let ms = |n: u64| at(0) + Duration::from_millis(n);
+    assert!(b.driver.reads_paused(ms(0)));
+    assert_eq!(b.driver.shared().inbox.take(2).len(), 2);
+    assert!(b.driver.reads_paused(ms(200)), "still behind: 10 of 16");
+    assert!(
+        b.driver.reads_paused(ms(300)),
+        "an application that takes its messages is waited for"
+    );
+    assert!(b.driver.reads_paused(ms(449)));
+    assert!(!b.driver.reads_paused(ms(450)), "then it stopped");
 }

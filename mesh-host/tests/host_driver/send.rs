@@ -8,7 +8,7 @@ use mesh_proto::wire::{MainFlag, MsgId, Value};
 use crate::fake_runtime::{FakeRuntime, Slot, slot};
 use crate::node::{Node, at, link, linked_pair, pump, transmitted};
 
-fn send(node: &mut Node, packets: Vec<Value>) -> Slot<Result<MsgId, SendError>> {
+pub fn send(node: &mut Node, packets: Vec<Value>) -> Slot<Result<MsgId, SendError>> {
     let reply = slot();
     let out: Outgoing<FakeRuntime> = Outgoing::Send {
         packets,
@@ -24,7 +24,7 @@ fn close(node: &mut Node) {
 }
 
 /// `n` bytes no compression can shrink, so they count in full toward backpressure.
-fn noise(n: usize) -> Value {
+pub fn noise(n: usize) -> Value {
     let mut x: u32 = 0x1234_5678;
     let bytes: Vec<u8> = (0..n)
         .map(|_| {
