@@ -116,7 +116,6 @@ impl Mesh {
         // the cache verified). Otherwise the lookup proper comes once the
         // frame is verified, its memory fetched while the frame is hashed. A
         // compressed frame's claim is noise that matches nothing.
-        let claimed = claim_of(&frame);
         if claim.is_some_and(|p| self.seen.quick_check(p)) {
             self.counters.duplicates += 1;
             self.lazy_duplicate(conn, now);
@@ -139,9 +138,10 @@ impl Mesh {
             Ok(v) => v,
             Err(e) => return self.bad_frame(conn, e, now),
         };
-        // A plain frame's id is its claim, probed already.
+        // A plain frame's id is its claim (the checksum it verified
+        // against), probed already; a compressed one's is inside it.
         let probe = match claim {
-            Some(p) if claimed == Some(&v.id.0) => p,
+            Some(p) if v.compression.is_none() => p,
             _ => self.seen.probe(&v.id.0),
         };
         if self.seen.holds(probe) {
