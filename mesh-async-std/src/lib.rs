@@ -51,10 +51,10 @@
 //! stops reading while a peer's queue or the receive queue is over half
 //! full, so TCP pushes back on the senders (a pause that sees no progress
 //! for 250 ms, 64 KiB written or an eighth of the receive queue taken,
-//! ends: then the peer's queue may overflow, or the oldest messages be
-//! dropped); a peer whose socket takes nothing for the write-stall timeout
-//! ([`Builder::write_stall_timeout`], 30 s) is disconnected, and the rest of
-//! the mesh goes on.
+//! ends, and none lasts over 2 s: then the peer's queue may overflow, or
+//! the oldest messages be dropped); a peer whose socket takes nothing for the
+//! write-stall timeout ([`Builder::write_stall_timeout`], 30 s) is
+//! disconnected, and the rest of the mesh goes on.
 //!
 //! Two nodes on loopback, one message (under smol here; async-std's
 //! `task::block_on` works the same):

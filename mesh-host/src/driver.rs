@@ -52,6 +52,8 @@ fn is_unanswered_send<R: Runtime>(input: &Input<R>) -> bool {
 /// A read pause under way (see [`HostDriver::reads_paused`]).
 #[derive(Clone, Copy, Debug)]
 struct Pause {
+    /// When it began.
+    began: Instant,
     /// Since when, or since the last progress that started it over.
     since: Instant,
     /// It ran out: reading goes on until the cause is gone.
@@ -60,6 +62,15 @@ struct Pause {
     written: u64,
     /// The messages the application had taken from the inbox then.
     taken: u64,
+}
+
+impl Pause {
+    /// When it runs out: a whole [`MAX_READ_PAUSE`](crate::MAX_READ_PAUSE)
+    /// after its last progress, and [`MAX_DRAINING_PAUSE`](crate::MAX_DRAINING_PAUSE)
+    /// after it began whatever the progress.
+    fn end(&self) -> Instant {
+        (self.since + crate::MAX_READ_PAUSE).min(self.began + crate::MAX_DRAINING_PAUSE)
+    }
 }
 
 /// A connection the driver knows.
@@ -179,7 +190,7 @@ impl<R: Runtime> HostDriver<R> {
     /// the end of a read pause, or when the oldest parked connection expires.
     pub fn next_deadline(&self) -> Option<Instant> {
         let pause_end = match self.pause {
-            Some(p) if !p.over => Some(p.since + crate::MAX_READ_PAUSE),
+            Some(p) if !p.over => Some(p.end()),
             _ => None,
         };
         let parked_end = self
@@ -211,7 +222,9 @@ impl<R: Runtime> HostDriver<R> {
     /// slower pace, however slowly its CPU lets it, is waited for, not
     /// closed or dropped from (with frames that compress well, a peer's
     /// queue stands for far more work than its bytes say); one that reads
-    /// next to nothing is not.
+    /// next to nothing is not. Nor is one that needs more than
+    /// [`MAX_DRAINING_PAUSE`](crate::MAX_DRAINING_PAUSE) in all: the other
+    /// peers' handshakes and partial frames wait while nothing is read.
     ///
     /// A driver that pauses registers its waker with a
     /// [`resume_hook`](Self::resume_hook), so that the application catching
@@ -227,6 +240,7 @@ impl<R: Runtime> HostDriver<R> {
         }
         let written = self.written;
         let p = self.pause.get_or_insert(Pause {
+            began: now,
             since: now,
             over: false,
             written,
@@ -238,7 +252,7 @@ impl<R: Runtime> HostDriver<R> {
         if !p.over && drained && caught_up {
             (p.since, p.written, p.taken) = (now, written, taken);
         }
-        if !p.over && now.saturating_duration_since(p.since) >= crate::MAX_READ_PAUSE {
+        if !p.over && now >= p.end() {
             p.over = true;
         }
         !p.over

@@ -115,6 +115,11 @@ pub const COMMAND_BURST: usize = 64;
 /// application is behind (see [`HostDriver::reads_paused`]).
 pub const MAX_READ_PAUSE: Duration = Duration::from_millis(250);
 
+/// How long a read pause may last in all, progress or not: nothing is read
+/// from any peer meanwhile, and their handshakes (`handshake_timeout`, 10 s
+/// by default) and partial frames (`stall_timeout`) run against the clock.
+pub const MAX_DRAINING_PAUSE: Duration = Duration::from_secs(2);
+
 /// Bytes written that start a read pause for a peer's queue over (see
 /// [`HostDriver::reads_paused`]): a peer must drain at least this much
 /// every [`MAX_READ_PAUSE`] (256 KiB/s) to be waited for.

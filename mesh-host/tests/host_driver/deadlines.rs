@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mesh_host::{IoEvent, MAX_READ_PAUSE, PAUSE_PROGRESS};
+use mesh_host::{IoEvent, MAX_DRAINING_PAUSE, MAX_READ_PAUSE, PAUSE_PROGRESS};
 
 use crate::node::{Node, addr, at, pump};
 
@@ -59,13 +59,13 @@ fn a_read_pause_ends_by_itself() {
     );
 }
 
-/// Node 1 linked to node 2 with a queue to it over half of
-/// `max_queued_bytes` (256 KiB), nothing of it reported written yet.
+/// Node 1 linked to node 2 with 1.9 MiB queued to it, over half of
+/// `max_queued_bytes` (2 MiB), nothing of it reported written yet.
 fn backpressured() -> (Node, mesh_proto::mesh::ConnId) {
-    let small = |cfg: &mut mesh_proto::mesh::Config| cfg.max_queued_bytes = 256 * 1024;
+    let small = |cfg: &mut mesh_proto::mesh::Config| cfg.max_queued_bytes = 2 << 20;
     let (mut a, ac, _b, _) = crate::node::link(Node::with(1, small), Node::new(2), at(0));
     a.rt.take_calls();
-    let sent = crate::send::send(&mut a, vec![crate::send::noise(200 * 1024)]);
+    let sent = crate::send::send(&mut a, vec![crate::send::noise(1900 * 1024)]);
     assert!(sent.borrow_mut().take().unwrap().is_ok());
     assert!(a.driver.mesh().is_backpressured());
     (a, ac)
@@ -136,4 +136,36 @@ fn a_pause_for_an_application_that_keeps_taking_goes_on() {
     );
     assert!(b.driver.reads_paused(ms(449)));
     assert!(!b.driver.reads_paused(ms(450)), "then it stopped");
+}
+
+#[test]
+fn a_pause_for_a_peer_that_drains_ends_after_the_longest_draining_pause() {
+    let (mut a, ac) = backpressured();
+    let ms = |n: u64| at(0) + Duration::from_millis(n);
+    assert!(a.driver.reads_paused(ms(0)));
+    // 64 KiB every 200 ms: 640 KiB by 2 s, the queue still over 1 MiB.
+    for t in (200..2000).step_by(200) {
+        a.io(
+            IoEvent::Written {
+                conn: ac,
+                n: PAUSE_PROGRESS,
+            },
+            ms(t),
+        );
+        assert!(a.driver.reads_paused(ms(t)), "waited for at {t} ms");
+    }
+    assert!(a.driver.mesh().is_backpressured());
+    let end = at(0) + MAX_DRAINING_PAUSE;
+    assert!(a.driver.next_deadline() <= Some(end));
+    a.io(
+        IoEvent::Written {
+            conn: ac,
+            n: PAUSE_PROGRESS,
+        },
+        end,
+    );
+    assert!(
+        !a.driver.reads_paused(end),
+        "the other peers have waited long enough"
+    );
 }
