@@ -1,9 +1,10 @@
 //! `next_deadline`: the core's next timer, or a waiting receive's deadline
 //! when that comes first.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mesh_host::{IoEvent, MAX_DRAINING_PAUSE, MAX_READ_PAUSE, PAUSE_PROGRESS};
+use mesh_proto::mesh::{Config, ConnId};
 
 use crate::node::{Node, addr, at, pump};
 
@@ -59,33 +60,39 @@ fn a_read_pause_ends_by_itself() {
     );
 }
 
+/// `n` ms after the tests' start.
+fn ms(n: u64) -> Instant {
+    at(0) + Duration::from_millis(n)
+}
+
 /// Node 1 linked to node 2 with 1.9 MiB queued to it, over half of
-/// `max_queued_bytes` (2 MiB), nothing of it reported written yet.
-fn backpressured() -> (Node, mesh_proto::mesh::ConnId) {
-    let small = |cfg: &mut mesh_proto::mesh::Config| cfg.max_queued_bytes = 2 << 20;
+/// `max_queued_bytes` (2 MiB), nothing of it reported written yet: its reads
+/// pause at 0 ms.
+fn backpressured() -> (Node, ConnId) {
+    let small = |cfg: &mut Config| cfg.max_queued_bytes = 2 << 20;
     let (mut a, ac, _b, _) = crate::node::link(Node::with(1, small), Node::new(2), at(0));
     a.rt.take_calls();
     let sent = crate::send::send(&mut a, vec![crate::send::noise(1900 * 1024)]);
     assert!(sent.borrow_mut().take().unwrap().is_ok());
     assert!(a.driver.mesh().is_backpressured());
+    assert!(a.driver.reads_paused(ms(0)));
     (a, ac)
+}
+
+/// The peer takes `n` bytes at each of `times` (ms), and the pause holds.
+fn drains(a: &mut Node, ac: ConnId, n: usize, times: impl IntoIterator<Item = u64>) {
+    for t in times {
+        a.io(IoEvent::Written { conn: ac, n }, ms(t));
+        assert!(a.driver.reads_paused(ms(t)), "still paused at {t} ms");
+    }
 }
 
 #[test]
 fn a_pause_for_a_peer_that_drains_goes_on_past_the_longest_pause() {
     let (mut a, ac) = backpressured();
-    let ms = |n: u64| at(0) + Duration::from_millis(n);
-    assert!(a.driver.reads_paused(ms(0)));
     // The peer takes 64 KiB by 200 ms: still over half the queue bound.
-    a.io(
-        IoEvent::Written {
-            conn: ac,
-            n: PAUSE_PROGRESS,
-        },
-        ms(200),
-    );
+    drains(&mut a, ac, PAUSE_PROGRESS, [200]);
     assert!(a.driver.mesh().is_backpressured());
-    assert!(a.driver.reads_paused(ms(200)));
     let pause_end = ms(200) + MAX_READ_PAUSE;
     let core = a.driver.mesh().poll_timeout();
     assert_eq!(
@@ -105,12 +112,7 @@ fn a_pause_for_a_peer_that_drains_goes_on_past_the_longest_pause() {
 #[test]
 fn a_pause_for_a_peer_that_reads_next_to_nothing_runs_out() {
     let (mut a, ac) = backpressured();
-    let ms = |n: u64| at(0) + Duration::from_millis(n);
-    assert!(a.driver.reads_paused(ms(0)));
-    for t in (10..250).step_by(10) {
-        a.io(IoEvent::Written { conn: ac, n: 1024 }, ms(t));
-        assert!(a.driver.reads_paused(ms(t)));
-    }
+    drains(&mut a, ac, 1024, (10..250).step_by(10));
     assert!(
         !a.driver.reads_paused(ms(250)),
         "24 KiB in a whole pause is no progress"
@@ -126,7 +128,6 @@ fn a_pause_for_an_application_that_keeps_taking_goes_on() {
         crate::receive::broadcast(&mut a, &n.to_string());
     }
     pump(&mut a, ac, &mut b, bc, at(0));
-    let ms = |n: u64| at(0) + Duration::from_millis(n);
     assert!(b.driver.reads_paused(ms(0)));
     assert_eq!(b.driver.shared().inbox.take(2).len(), 2);
     assert!(b.driver.reads_paused(ms(200)), "still behind: 10 of 16");
@@ -141,19 +142,8 @@ fn a_pause_for_an_application_that_keeps_taking_goes_on() {
 #[test]
 fn a_pause_for_a_peer_that_drains_ends_after_the_longest_draining_pause() {
     let (mut a, ac) = backpressured();
-    let ms = |n: u64| at(0) + Duration::from_millis(n);
-    assert!(a.driver.reads_paused(ms(0)));
-    // 64 KiB every 200 ms: 640 KiB by 2 s, the queue still over 1 MiB.
-    for t in (200..2000).step_by(200) {
-        a.io(
-            IoEvent::Written {
-                conn: ac,
-                n: PAUSE_PROGRESS,
-            },
-            ms(t),
-        );
-        assert!(a.driver.reads_paused(ms(t)), "waited for at {t} ms");
-    }
+    // 64 KiB every 200 ms: 576 KiB by 1.8 s, the queue still over 1 MiB.
+    drains(&mut a, ac, PAUSE_PROGRESS, (200..2000).step_by(200));
     assert!(a.driver.mesh().is_backpressured());
     let end = at(0) + MAX_DRAINING_PAUSE;
     assert!(a.driver.next_deadline() <= Some(end));
