@@ -16,13 +16,12 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 
-/// Free places in the window.
+/// Free places in the window. Only the counter adds to them, so
+/// [`interleave`] re-polls the publisher when they grew while the counter
+/// ran. (Atomic only so that the task's future is `Send`: one task uses it.)
 #[derive(Debug)]
 pub struct Window {
     free: AtomicU64,
-    /// Deliveries counted so far: [`interleave`] re-polls the publisher
-    /// when this moves.
-    counted: AtomicU64,
 }
 
 impl Window {
@@ -30,7 +29,6 @@ impl Window {
     pub fn new(size: u64) -> Window {
         Window {
             free: AtomicU64::new(size),
-            counted: AtomicU64::new(0),
         }
     }
 
@@ -39,7 +37,7 @@ impl Window {
     /// registers no waker.
     pub async fn take(&self) {
         std::future::poll_fn(|_| {
-            let free = self.free.load(Ordering::Relaxed);
+            let free = self.free();
             if free == 0 {
                 return Poll::Pending;
             }
@@ -52,7 +50,10 @@ impl Window {
     /// Frees `n` places (`n` deliveries were counted).
     pub fn release(&self, n: u64) {
         self.free.fetch_add(n, Ordering::Relaxed);
-        self.counted.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn free(&self) -> u64 {
+        self.free.load(Ordering::Relaxed)
     }
 }
 
@@ -70,11 +71,11 @@ where
             if publish.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
-            let before = window.map(|w| w.counted.load(Ordering::Relaxed));
+            let before = window.map(Window::free);
             if count.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(());
             }
-            if window.map(|w| w.counted.load(Ordering::Relaxed)) == before {
+            if window.map(Window::free) == before {
                 return Poll::Pending;
             }
         }
