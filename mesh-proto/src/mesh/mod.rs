@@ -53,6 +53,7 @@ pub mod lazy;
 mod outbound;
 mod prepared;
 mod rng;
+mod routes;
 #[cfg(feature = "sim")]
 pub(crate) mod rng_for_sim {
     pub(crate) use super::rng::Rng;
@@ -117,7 +118,7 @@ pub struct Mesh {
     rng: Rng,
     next_conn: u64,
     conns: BTreeMap<ConnId, Conn>,
-    routes: BTreeMap<PeerId, ConnId>,
+    routes: routes::Routes,
     /// Advertised addresses of peers we have heard of, for healing.
     known: known::Known,
     seen: SeenCache,
@@ -187,7 +188,7 @@ impl Mesh {
             rng,
             next_conn: 1,
             conns: BTreeMap::new(),
-            routes: BTreeMap::new(),
+            routes: routes::Routes::default(),
             known: known::Known::default(),
             seen,
             sent: sent::SentBodies::default(),
