@@ -527,8 +527,21 @@ impl Mesh {
         payload: Vec<Value>,
         now: Instant,
     ) -> Result<MsgId, SendError> {
-        let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_own(&targets, msg_type, payload, now)
+        self.with_every_route(|mesh, targets| mesh.send_own(targets, msg_type, payload, now))
+    }
+
+    /// Runs `send` with every routed connection as its targets, listed in a
+    /// scratch list kept across calls: no allocation per send.
+    pub(crate) fn with_every_route<T>(
+        &mut self,
+        send: impl FnOnce(&mut Mesh, &[ConnId]) -> T,
+    ) -> T {
+        let mut targets = std::mem::take(&mut self.scratch_targets);
+        targets.clear();
+        targets.extend(self.routes.values().copied());
+        let out = send(self, &targets);
+        self.scratch_targets = targets;
+        out
     }
 
     /// Replies to `msg`: a whisper when its sender is a direct peer;

@@ -439,8 +439,9 @@ impl Mesh {
         else {
             return;
         };
-        let targets: Vec<ConnId> = self.routes.values().copied().collect();
-        self.send_body_to(&targets, body, Variants::new(None), false, now);
+        self.with_every_route(|mesh, targets| {
+            mesh.send_body_to(targets, body, Variants::new(None), false, now);
+        });
     }
 }
 

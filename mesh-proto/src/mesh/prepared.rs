@@ -128,10 +128,6 @@ impl Mesh {
         msg: Prepared,
         now: std::time::Instant,
     ) -> Result<MsgId, SendError> {
-        // A scratch list kept across calls: no allocation per send.
-        let mut targets = std::mem::take(&mut self.scratch_targets);
-        targets.clear();
-        targets.extend(self.routes.values().copied());
         let Prepared {
             msg_type,
             frame,
@@ -139,9 +135,9 @@ impl Mesh {
         } = msg;
         let body = frame.slice(BODY_AT..);
         let variants = Variants::with(None, frame, id);
-        let sent = self.send_body_own(&targets, msg_type, body, id, variants, now);
-        self.scratch_targets = targets;
-        sent
+        self.with_every_route(|mesh, targets| {
+            mesh.send_body_own(targets, msg_type, body, id, variants, now)
+        })
     }
 }
 
