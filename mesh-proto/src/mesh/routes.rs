@@ -1,8 +1,10 @@
 //! [`Routes`]: the connection that reaches each handshaken peer, and the
 //! same connections as a list in the map's order. Every relay and every
-//! send of ours walks the connections; a list walks in a few nanoseconds
-//! where the map's iterator took tens, and routes change only when a peer
-//! comes or goes.
+//! send of ours walks the connections, and a slice is cheaper to walk than
+//! the map's iterator (the relay bench's 1 KiB relay-only frame: 972.7 to
+//! 968.8 ns, medians of 5 runs). The list is rebuilt whenever a route
+//! changes, which is only when a peer comes or goes: linear in the number
+//! of routes, which the connection limits bound.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
