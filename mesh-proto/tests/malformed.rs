@@ -1,37 +1,11 @@
 //! A table of malformed inputs: each gives its own typed error, never a panic.
 
 use bytes::Bytes;
-use mesh_proto::wire::{Compression, Deframer, Limits, WireError, decode_frame, frame_body};
+use mesh_proto::wire::{Compression, Deframer, Limits, WireError, decode_frame};
 
-/// A plain frame around an arbitrary (possibly invalid) body, with a correct checksum.
-fn framed(body: &[u8]) -> Bytes {
-    frame_body(body, None).unwrap().0
-}
-
-/// `[0, b"id", 1764000000, <rest>]` as raw msgpack with `n` extra items claimed.
-fn body_with(extra_items: u8, rest: &[u8]) -> Vec<u8> {
-    let mut b = vec![
-        0x90 + 3 + extra_items,
-        0x00,
-        0xc4,
-        0x02,
-        b'i',
-        b'd',
-        0xce,
-        0x69,
-        0x24,
-        0x81,
-        0x00,
-    ];
-    b.extend_from_slice(rest);
-    b
-}
-
-fn nested(depth: usize) -> Vec<u8> {
-    let mut rest = vec![0x91; depth - 1];
-    rest.push(0x90);
-    body_with(1, &rest)
-}
+#[path = "support/raw_bodies.rs"]
+mod raw_bodies;
+use raw_bodies::{body_with, framed, nested};
 
 type Check = fn(&WireError) -> bool;
 
