@@ -5,11 +5,12 @@
 //! (backpressure, sends already waiting, closed, or too much queued ahead)
 //! it asks and waits, as a send always did.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mesh_proto::mesh::{PeerId, Prepared, SendError};
-use mesh_proto::wire::{MainFlag, MsgId, Value};
+use mesh_proto::wire::{FrameArena, MainFlag, MsgId, Value};
 
 use crate::{Channels, Outgoing};
 
@@ -100,7 +101,8 @@ pub fn queue<C: Channels>(
     if !gate.is_open() {
         return Ok(Err(Waits::Packets(packets)));
     }
-    let prepared = Prepared::new(sender, flag, packets, unix_time)?;
+    let prepared = FRAMES
+        .with_borrow_mut(|frames| Prepared::new_in(frames, sender, flag, packets, unix_time))?;
     let (id, len) = (*prepared.id(), prepared.len());
     if !gate.try_enter(len) {
         return Ok(Err(Waits::Prepared(prepared)));
@@ -114,6 +116,13 @@ pub fn queue<C: Channels>(
         gate.taken(len);
         Err(SendError::Closed)
     }
+}
+
+thread_local! {
+    /// Where this thread's sends are encoded: handles prepare messages on
+    /// their caller's thread, and an arena there spares each message its
+    /// allocations (see [`FrameArena`]).
+    static FRAMES: RefCell<FrameArena> = RefCell::default();
 }
 
 /// A send that must wait for the driver's answer.

@@ -87,6 +87,10 @@ const MAX_LOST: usize = 16;
 /// Redials of one lost peer before it is given up.
 const MAX_LOST_ATTEMPTS: u32 = 10;
 
+/// The chunk of the arena the core encodes its own sends in: a simulation
+/// runs thousands of cores.
+const OWN_FRAMES_CHUNK: usize = 8 * 1024;
+
 /// A peer whose link broke under us, being redialed.
 #[derive(Debug)]
 struct Lost {
@@ -146,6 +150,9 @@ pub struct Mesh {
     /// Reused by the relay path and by prepared sends, so that neither
     /// allocates per message.
     scratch_targets: Vec<ConnId>,
+    /// Where our own sends are encoded (see [`FrameArena`](crate::wire::FrameArena)):
+    /// small chunks, as hosts prepare most sends outside the core.
+    frames: crate::wire::FrameArena,
     counters: Counters,
     closed: bool,
 }
@@ -205,6 +212,7 @@ impl Mesh {
             lazy: lazy::LazyState::default(),
             trim: trim::TrimState::default(),
             scratch_targets: Vec::new(),
+            frames: crate::wire::FrameArena::with_chunk(OWN_FRAMES_CHUNK),
             counters: Counters::default(),
             closed: false,
             cfg,
@@ -514,7 +522,8 @@ impl Mesh {
         if self.closed {
             return Err(SendError::Closed);
         }
-        let msg = Prepared::new(&self.id, flag, packets, self.unix_time(now))?;
+        let time = self.unix_time(now);
+        let msg = Prepared::new_in(&mut self.frames, &self.id, flag, packets, time)?;
         self.send_prepared(msg, now)
     }
 

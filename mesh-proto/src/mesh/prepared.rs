@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::wire::{
-    CHECKSUM_LEN, FrameParts, HEADER_LEN, MainFlag, MsgId, SubFlag, Value, WireError,
+    CHECKSUM_LEN, FrameArena, FrameParts, HEADER_LEN, MainFlag, MsgId, SubFlag, Value, WireError,
 };
 
 use super::outbound::Variants;
@@ -47,15 +47,42 @@ impl Prepared {
         packets: Vec<Value>,
         unix_time: i64,
     ) -> Result<Prepared, WireError> {
+        Self::encoded(sender, flag, &packets, unix_time, |parts| {
+            parts.encode_with_id(None)
+        })
+    }
+
+    /// [`Prepared::new`], the frame written in `arena`: sending it, and
+    /// each clone a send takes, costs no allocation of its own.
+    pub fn new_in(
+        arena: &mut FrameArena,
+        sender: &PeerId,
+        flag: MainFlag,
+        packets: Vec<Value>,
+        unix_time: i64,
+    ) -> Result<Prepared, WireError> {
+        Self::encoded(sender, flag, &packets, unix_time, |parts| {
+            arena.encode(parts)
+        })
+    }
+
+    /// The sub-flag first, then `packets`, encoded by `encode`.
+    fn encoded(
+        sender: &PeerId,
+        flag: MainFlag,
+        packets: &[Value],
+        unix_time: i64,
+        encode: impl FnOnce(&FrameParts<'_>) -> Result<(Bytes, MsgId), WireError>,
+    ) -> Result<Prepared, WireError> {
         let msg_type = u64::from(flag.value());
         let sub = Value::from(sub_flag(flag).value());
         let parts = FrameParts {
             msg_type,
             sender: &sender.0,
             time: unix_time,
-            payload: [std::slice::from_ref(&sub), &packets],
+            payload: [std::slice::from_ref(&sub), packets],
         };
-        let (frame, id) = parts.encode_with_id(None)?;
+        let (frame, id) = encode(&parts)?;
         Ok(Prepared {
             msg_type,
             frame,

@@ -5,8 +5,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
 use super::msgpack::{
-    Reader, Stop, bin_header_len, container_header_len, encode_value, encoded_len, int_len,
-    write_array_len, write_bin, write_int,
+    Reader, Stop, bin_header_len, container_header_len, encoded_len, int_len, write_array_len,
+    write_bin, write_int, write_value,
 };
 use super::{Compression, Integer, Limits, MsgId, Value, WireError};
 
@@ -82,7 +82,7 @@ impl Frame {
         Ok(out)
     }
 
-    fn parts(&self) -> FrameParts<'_> {
+    pub(crate) fn parts(&self) -> FrameParts<'_> {
         FrameParts {
             msg_type: self.msg_type,
             sender: &self.sender,
@@ -121,7 +121,7 @@ impl FrameParts<'_> {
     }
 
     /// The exact length of the encoded body.
-    fn body_len(&self) -> usize {
+    pub(crate) fn body_len(&self) -> usize {
         container_header_len(self.payload[0].len() + self.payload[1].len() + 3)
             + int_len(Integer::from(self.msg_type))
             + bin_header_len(self.sender.len())
@@ -130,13 +130,13 @@ impl FrameParts<'_> {
             + self.packets().map(encoded_len).sum::<usize>()
     }
 
-    fn write_body(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+    pub(crate) fn write_body<B: BufMut>(&self, out: &mut B) -> Result<(), WireError> {
         write_array_len(out, self.payload[0].len() + self.payload[1].len() + 3)?;
         write_int(out, Integer::from(self.msg_type));
         write_bin(out, self.sender)?;
         write_int(out, Integer::from(self.time));
         for v in self.packets() {
-            encode_value(out, v)?;
+            write_value(out, v)?;
         }
         Ok(())
     }

@@ -23,6 +23,7 @@ mod deframer;
 mod error;
 mod flags;
 mod frame;
+mod frame_arena;
 mod ids;
 #[cfg(feature = "json")]
 pub mod json;
@@ -39,6 +40,7 @@ pub use frame::{
     frame_body, parse_body, parse_body_with, verify_packet,
 };
 pub(crate) use frame::{FrameParts, frame_hashed_body};
+pub use frame_arena::{ARENA_CHUNK, FrameArena};
 pub use ids::{
     Encryption, MsgId, PROTOCOL_VERSION, Protocol, base58_int, compare_base58_ints, node_id,
     python_addr_repr,

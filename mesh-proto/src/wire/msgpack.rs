@@ -5,7 +5,7 @@
 //! check every length against the bytes left and the [`Limits`] before it
 //! allocates anything.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use rmp::Marker;
 
 use super::{Integer, Limits, Utf8Bytes, Value, WireError};
@@ -365,7 +365,7 @@ impl<'a> Reader<'a> {
 /// Decodes one standalone msgpack value (no trailing bytes allowed).
 ///
 /// ```
-/// use bytes::Bytes;
+/// use bytes::{BufMut, Bytes};
 /// use mesh_proto::wire::{decode_value, Limits, Value};
 /// let v = decode_value(&Bytes::from_static(&[0x92, 0x01, 0xa1, b'x']), &Limits::default()).unwrap();
 /// assert_eq!(v, Value::array([Value::from(1u8), Value::from("x")]));
@@ -385,7 +385,7 @@ fn len_u32(len: usize) -> Result<u32, WireError> {
     u32::try_from(len).map_err(|_| WireError::Unencodable("length over 2^32-1"))
 }
 
-// Writes into a Vec cannot fail; rmp's signature still returns a Result.
+// Writes into a growing buffer cannot fail; rmp's signature still returns a Result.
 fn infallible<T, E>(r: Result<T, E>) {
     debug_assert!(r.is_ok());
     let _ = r;
@@ -460,54 +460,66 @@ pub(crate) fn encoded_len(value: &Value) -> usize {
 
 /// Appends the integer in the smallest form, unsigned forms for non-negative
 /// values and signed forms for negative ones, as py2p's u-msgpack writes it.
-pub(crate) fn write_int(out: &mut Vec<u8>, i: Integer) {
+pub(crate) fn write_int<B: BufMut>(out: &mut B, i: Integer) {
+    let w = &mut out.writer();
     match i.as_u64() {
-        Some(u) => infallible(rmp::encode::write_uint(out, u)),
-        None => infallible(rmp::encode::write_sint(out, i.as_i64().unwrap_or(i64::MIN))),
+        Some(u) => infallible(rmp::encode::write_uint(w, u)),
+        None => infallible(rmp::encode::write_sint(w, i.as_i64().unwrap_or(i64::MIN))),
     }
 }
 
 /// Appends the array header for `len` items.
-pub(crate) fn write_array_len(out: &mut Vec<u8>, len: usize) -> Result<(), WireError> {
-    infallible(rmp::encode::write_array_len(out, len_u32(len)?));
+pub(crate) fn write_array_len<B: BufMut>(out: &mut B, len: usize) -> Result<(), WireError> {
+    infallible(rmp::encode::write_array_len(
+        &mut out.writer(),
+        len_u32(len)?,
+    ));
     Ok(())
 }
 
 /// Appends a bin.
-pub(crate) fn write_bin(out: &mut Vec<u8>, data: &[u8]) -> Result<(), WireError> {
+pub(crate) fn write_bin<B: BufMut>(out: &mut B, data: &[u8]) -> Result<(), WireError> {
     len_u32(data.len())?;
-    infallible(rmp::encode::write_bin(out, data));
+    infallible(rmp::encode::write_bin(&mut out.writer(), data));
     Ok(())
 }
 
 /// Appends one value in py2p's forms (str8 for short strings, bin for bytes,
 /// float64 for floats, smallest integers).
 pub fn encode_value(out: &mut Vec<u8>, value: &Value) -> Result<(), WireError> {
+    write_value(out, value)
+}
+
+/// [`encode_value`] into any buffer (a frame arena's, or a `Vec`).
+pub(crate) fn write_value<B: BufMut>(out: &mut B, value: &Value) -> Result<(), WireError> {
     match value {
-        Value::Nil => infallible(rmp::encode::write_nil(out)),
-        Value::Bool(b) => infallible(rmp::encode::write_bool(out, *b)),
+        Value::Nil => infallible(rmp::encode::write_nil(&mut out.writer())),
+        Value::Bool(b) => infallible(rmp::encode::write_bool(&mut out.writer(), *b)),
         Value::Int(i) => write_int(out, *i),
-        Value::F32(x) => infallible(rmp::encode::write_f32(out, *x)),
-        Value::F64(x) => infallible(rmp::encode::write_f64(out, *x)),
+        Value::F32(x) => infallible(rmp::encode::write_f32(&mut out.writer(), *x)),
+        Value::F64(x) => infallible(rmp::encode::write_f64(&mut out.writer(), *x)),
         Value::Str(s) => {
             infallible(rmp::encode::write_str_len(
-                out,
+                &mut out.writer(),
                 len_u32(s.as_bytes().len())?,
             ));
-            out.extend_from_slice(s.as_bytes());
+            out.put_slice(s.as_bytes());
         }
         Value::Bin(b) => write_bin(out, b)?,
         Value::Array(items) => {
             write_array_len(out, items.len())?;
             for item in items {
-                encode_value(out, item)?;
+                write_value(out, item)?;
             }
         }
         Value::Map(entries) => {
-            infallible(rmp::encode::write_map_len(out, len_u32(entries.len())?));
+            infallible(rmp::encode::write_map_len(
+                &mut out.writer(),
+                len_u32(entries.len())?,
+            ));
             for (k, v) in entries {
-                encode_value(out, k)?;
-                encode_value(out, v)?;
+                write_value(out, k)?;
+                write_value(out, v)?;
             }
         }
     }
