@@ -37,6 +37,8 @@ pub trait LineNode: Clone + Send + Sync + Sized + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
     /// Sleeps until `at` on this runtime.
     fn sleep_until(at: Instant) -> impl Future<Output = ()> + Send;
+    /// Runs `task` apart from the caller (it ends on its own).
+    fn spawn(task: impl Future<Output = ()> + Send + 'static);
 }
 
 /// Binds `nodes` nodes, links them in a line and waits for every handshake.
@@ -73,23 +75,6 @@ pub async fn run<N: LineNode>(line: &[N], plan: Plan, progress: bool) -> Outcome
     let window = window.as_ref();
     let mut rec = Recorder::new(&plan, epoch, progress);
     rec.start(epoch);
-    let publish = async move {
-        for seq in 0..plan.count {
-            if let Some(w) = window {
-                w.take().await;
-            }
-            if let Some(at) = plan.due(seq, epoch) {
-                N::sleep_until(at).await;
-            }
-            let body = payload::make(seq, plan.size, epoch, Instant::now());
-            if let Err(error) = first.send(body).await {
-                tracing::warn!(%error, "publish failed");
-                break;
-            }
-        }
-        // The counter decides when the run ends.
-        future::pending::<()>().await;
-    };
     let count = async {
         while rec.delivered < plan.count {
             let stall = N::sleep_until(rec.stall_at(&plan));
@@ -113,12 +98,43 @@ pub async fn run<N: LineNode>(line: &[N], plan: Plan, progress: bool) -> Outcome
             }
         }
     };
-    interleave(window, publish, count).await;
+    if window.is_some() {
+        let publish = async {
+            publish_all(&first, plan, epoch, window).await;
+            // The counter decides when the run ends.
+            future::pending::<()>().await;
+        };
+        interleave(window, publish, count).await;
+    } else {
+        // Nothing to wait for between them: the publisher runs apart, as
+        // the raw baseline's does (in one task with the counter, the
+        // counter would run only while a send waits).
+        N::spawn(async move { publish_all(&first, plan, epoch, None).await });
+        count.await;
+    }
     let mut outcome = rec.finish(epoch);
     for n in line {
         outcome.node_counters.push(n.counters().await);
     }
     outcome
+}
+
+/// Publishes `plan.count` payloads on `first`, each after a place in
+/// `window` if there is one, at `plan`'s rate if it has one.
+async fn publish_all<N: LineNode>(first: &N, plan: Plan, epoch: Instant, window: Option<&Window>) {
+    for seq in 0..plan.count {
+        if let Some(w) = window {
+            w.take().await;
+        }
+        if let Some(at) = plan.due(seq, epoch) {
+            N::sleep_until(at).await;
+        }
+        let body = payload::make(seq, plan.size, epoch, Instant::now());
+        if let Err(error) = first.send(body).await {
+            tracing::warn!(%error, "publish failed");
+            break;
+        }
+    }
 }
 
 /// Closes every node of a line.

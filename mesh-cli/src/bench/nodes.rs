@@ -36,7 +36,7 @@ pub const BATCH: usize = 4096;
 
 /// The two async adapters have the same surface: one impl, written once.
 macro_rules! line_node {
-    ($sock:ty, $sleep:expr) => {
+    ($sock:ty, $sleep:expr, $spawn:expr) => {
         impl LineNode for $sock {
             async fn bind(tls: bool, last: bool) -> io::Result<Self> {
                 Self::builder(protocol(tls))
@@ -70,13 +70,26 @@ macro_rules! line_node {
             async fn sleep_until(at: Instant) {
                 $sleep(at).await;
             }
+            fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+                $spawn(task);
+            }
         }
     };
 }
 
-line_node!(mesh_tokio::MeshSocket, |at: Instant| {
-    tokio::time::sleep_until(at.into())
-});
-line_node!(mesh_async_std::MeshSocket, |at: Instant| async move {
-    async_io::Timer::at(at).await;
-});
+line_node!(
+    mesh_tokio::MeshSocket,
+    |at: Instant| tokio::time::sleep_until(at.into()),
+    |task| drop(tokio::spawn(task))
+);
+// A thread of its own: the same type serves async-std and smol, whose
+// nodes already run on threads of their own.
+line_node!(
+    mesh_async_std::MeshSocket,
+    |at: Instant| async move {
+        async_io::Timer::at(at).await;
+    },
+    |task| drop(std::thread::spawn(move || futures_lite::future::block_on(
+        task
+    )))
+);
