@@ -109,20 +109,22 @@ out.append("A line of 3 nodes on loopback in one process: the first publishes un
 out.append("payloads, the middle relays, the last counts. `raw` is the same load through")
 out.append("plain TCP hops with py2p's framing where the middle and last SHA-256 every")
 out.append("frame and keep a seen-set (the floor of any mesh relay), measured in the same")
-out.append("invocation; ratio = mesh msgs/s / raw msgs/s. Every node runs the default")
+out.append("invocation; ratio = mesh msgs/s / raw msgs/s of each invocation, the median")
+out.append("of those (so not always the quotient of the two medians beside it), to three")
+out.append("places: a target's line is not met by rounding. Every node runs the default")
 out.append("configuration except that the line stays a line (`max_outgoing = 0`) and the")
 out.append("publishing and relaying nodes keep no receive queue (nothing reads them).\n")
 out.append("## Throughput\n")
 out.append("| runtime | load | mesh msgs/s | raw msgs/s | ratio | p50 us | p99 us | lost |")
 out.append("|---|---|---:|---:|---:|---:|---:|---:|")
 for rt, label, cmd, r in rows:
-    out.append(f"| {rt} | {label} | {fmt(r['ours'])} | {fmt(r['raw'])} | {fmt(r['ratio'], '{:.2f}')}x | {fmt(r['p50'], '{:,.1f}')} | {fmt(r['p99'], '{:,.1f}')} | {r['lost']} |")
+    out.append(f"| {rt} | {label} | {fmt(r['ours'])} | {fmt(r['raw'])} | {fmt(r['ratio'], '{:.3f}')}x | {fmt(r['p50'], '{:,.1f}')} | {fmt(r['p99'], '{:,.1f}')} | {r['lost']} |")
 out.append("\n## Latency and memory (tokio unless named)\n")
 out.append("| run | msgs/s | raw msgs/s | ratio | p50 us | raw p50 us | p99 us | peak RSS MiB | lost |")
 out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for label, cmd, r in lat_rows:
     rss = None if r["rss"] is None else r["rss"] / 1024
-    ratio = None if r["ratio"] is None else f"{r['ratio']:.2f}x"
+    ratio = None if r["ratio"] is None else f"{r['ratio']:.3f}x"
     out.append(f"| {label} | {fmt(r['ours'])} | {fmt(r['raw'])} | {ratio or '-'} | {fmt(r['p50'], '{:,.1f}')} | {fmt(r['raw_p50'], '{:,.1f}')} | {fmt(r['p99'], '{:,.1f}')} | {fmt(rss, '{:.1f}')} | {r['lost']} |")
 out.append("\nThe raw line always runs on tokio. The async-std, smol and blocking adapters")
 out.append("run each node's driver on a thread of its own, so with three nodes in one")
@@ -143,7 +145,7 @@ for rt, label, cmd, r in rows:
         continue
     base = plain.get((rt.replace(" + TLS", ""), label))
     if base and base["ours"] and r["ours"]:
-        out.append(f"| {rt.replace(' + TLS', '')} | {label} | {r['ours'] / base['ours']:.2f}x |")
+        out.append(f"| {rt.replace(' + TLS', '')} | {label} | {r['ours'] / base['ours']:.3f}x |")
 out.append("\n## Commands\n")
 out.append("Each row above is one of these (`target/release/mesh`, or `cargo run --release -p mesh-cli --`):\n")
 out.append("```")
