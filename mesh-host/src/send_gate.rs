@@ -122,8 +122,12 @@ thread_local! {
     /// Where this thread's sends are encoded: handles prepare messages on
     /// their caller's thread, and an arena there spares each message its
     /// allocations (see [`FrameArena`]).
-    static FRAMES: RefCell<FrameArena> = RefCell::default();
+    static FRAMES: RefCell<FrameArena> = RefCell::new(FrameArena::with_chunk(HANDLE_FRAMES_CHUNK));
 }
+
+/// The chunk of a thread's arena: a thread that sent once keeps one, so
+/// small (about a hundred 100 B messages to an allocation).
+const HANDLE_FRAMES_CHUNK: usize = 16 * 1024;
 
 /// A send that must wait for the driver's answer.
 #[derive(Debug)]
