@@ -43,7 +43,9 @@ impl Routes {
 
     pub(crate) fn remove(&mut self, peer: &PeerId) -> Option<ConnId> {
         let old = self.by_peer.remove(peer);
-        self.relist();
+        if old.is_some() {
+            self.relist();
+        }
         old
     }
 

@@ -1,6 +1,8 @@
 //! Frames: `u32 length ++ compress?(sha256(body) ++ body)`, body a msgpack
 //! array `[msg_type, sender, time, payload...]`.
 
+use std::ops::DerefMut;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
@@ -148,19 +150,37 @@ impl FrameParts<'_> {
     ) -> Result<(Bytes, MsgId), WireError> {
         // One buffer: room for the header and checksum, then the body, filled in after.
         let mut out = Vec::with_capacity(HEADER_LEN + CHECKSUM_LEN + self.body_len());
-        out.resize(HEADER_LEN + CHECKSUM_LEN, 0);
-        self.write_body(&mut out)?;
-        let id = MsgId(Sha256::digest(&out[HEADER_LEN + CHECKSUM_LEN..]).into());
-        out[HEADER_LEN..HEADER_LEN + CHECKSUM_LEN].copy_from_slice(&id.0);
+        let id = self.write_hashed(&mut out)?;
         if let Some(method) = compression {
             let packed = method.compress(&out[HEADER_LEN..])?;
             return Ok((with_header(&[&packed])?, id));
         }
-        let len = u32::try_from(out.len() - HEADER_LEN)
-            .map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
-        out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+        set_length(&mut out)?;
         Ok((Bytes::from(out), id))
     }
+
+    /// Writes into `out` (empty) room for the length header and the
+    /// checksum, then the body, and fills the checksum in; returns the id.
+    /// The header is the caller's ([`set_length`] for a plain frame).
+    pub(crate) fn write_hashed<B>(&self, out: &mut B) -> Result<MsgId, WireError>
+    where
+        B: BufMut + DerefMut<Target = [u8]>,
+    {
+        const BODY_AT: usize = HEADER_LEN + CHECKSUM_LEN;
+        out.put_bytes(0, BODY_AT);
+        self.write_body(out)?;
+        let id = MsgId(Sha256::digest(&out[BODY_AT..]).into());
+        out[HEADER_LEN..BODY_AT].copy_from_slice(&id.0);
+        Ok(id)
+    }
+}
+
+/// Fills in the length header of the plain frame `frame`.
+pub(crate) fn set_length(frame: &mut [u8]) -> Result<(), WireError> {
+    let len = u32::try_from(frame.len() - HEADER_LEN)
+        .map_err(|_| WireError::Unencodable("frame over 4 GiB"))?;
+    frame[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    Ok(())
 }
 
 /// The 4-byte length header, then `parts` one after the other (one copy).

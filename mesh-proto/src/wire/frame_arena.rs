@@ -1,10 +1,9 @@
 //! [`FrameArena`]: where a sender writes its frames one after another, so
 //! that one allocation holds hundreds of them.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use sha2::{Digest, Sha256};
+use bytes::{Bytes, BytesMut};
 
-use super::frame::{CHECKSUM_LEN, FrameParts, HEADER_LEN};
+use super::frame::{CHECKSUM_LEN, FrameParts, HEADER_LEN, set_length};
 use super::{MsgId, WireError};
 
 /// The bytes one allocation of a [`FrameArena`] holds (a frame larger than
@@ -73,19 +72,16 @@ impl FrameArena {
             // starts one of the chunk's size.
             self.buf.reserve(need);
         }
-        self.buf.put_bytes(0, HEADER_LEN + CHECKSUM_LEN);
-        if let Err(e) = parts.write_body(&mut self.buf) {
-            self.buf.clear();
-            return Err(e);
+        let written = parts
+            .write_hashed(&mut self.buf)
+            .and_then(|id| set_length(&mut self.buf).map(|()| id));
+        match written {
+            Ok(id) => Ok((self.buf.split().freeze(), id)),
+            Err(e) => {
+                self.buf.clear();
+                Err(e)
+            }
         }
-        let Ok(len) = u32::try_from(self.buf.len() - HEADER_LEN) else {
-            self.buf.clear();
-            return Err(WireError::Unencodable("frame over 4 GiB"));
-        };
-        let id = MsgId(Sha256::digest(&self.buf[HEADER_LEN + CHECKSUM_LEN..]).into());
-        self.buf[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-        self.buf[HEADER_LEN..HEADER_LEN + CHECKSUM_LEN].copy_from_slice(&id.0);
-        Ok((self.buf.split().freeze(), id))
     }
 }
 

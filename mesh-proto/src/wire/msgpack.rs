@@ -365,7 +365,7 @@ impl<'a> Reader<'a> {
 /// Decodes one standalone msgpack value (no trailing bytes allowed).
 ///
 /// ```
-/// use bytes::{BufMut, Bytes};
+/// use bytes::Bytes;
 /// use mesh_proto::wire::{decode_value, Limits, Value};
 /// let v = decode_value(&Bytes::from_static(&[0x92, 0x01, 0xa1, b'x']), &Limits::default()).unwrap();
 /// assert_eq!(v, Value::array([Value::from(1u8), Value::from("x")]));
