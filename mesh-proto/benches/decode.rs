@@ -104,7 +104,7 @@ fn main() {
             bench_support::mean_ns(name, "decode_verify"),
         ) {
             (Some(sha), Some(dec)) => println!(
-                "  {name}: frame {frame_len} B  sha256 {:.0} ns ({:.0} MB/s)  decode+verify {:.0} ns ({:.0} MB/s)  ratio {:.2}",
+                "  {name}: frame {frame_len} B  sha256 {:.0} ns ({:.0} MB/s)  decode+verify {:.0} ns ({:.0} MB/s)  ratio {:.3}",
                 sha,
                 frame_len / sha * 1e3,
                 dec,

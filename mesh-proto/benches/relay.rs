@@ -428,7 +428,7 @@ fn main() {
         let names = Scenario::ALL.map(Scenario::name);
         for scenario in ["floor"].into_iter().chain(names) {
             if let Some(t) = bench_support::mean_ns(name, scenario) {
-                print!("  {scenario} {t:.0} ns ({:.2})", sha / t);
+                print!("  {scenario} {t:.0} ns ({:.3})", sha / t);
             }
         }
         println!();
