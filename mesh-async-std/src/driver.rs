@@ -12,7 +12,7 @@ use tracing::Instrument;
 use async_io::Timer;
 use async_net::TcpListener;
 use futures_lite::StreamExt;
-use mesh_host::{self, HandshakeSlots, HostDriver, Shared, Sources, Timeouts};
+use mesh_host::{self, HandshakeSlots, HostDriver, Shared, Source, Sources, Timeouts};
 use mesh_proto::mesh::Mesh;
 
 use crate::net::{self, Security, Stream};
@@ -44,6 +44,13 @@ struct SmolSources {
 }
 
 impl Sources<Smol> for SmolSources {
+    fn is_empty(&self, source: Source) -> bool {
+        match source {
+            Source::Ctl => self.ctl_rx.is_empty(),
+            Source::Io => self.io_rx.is_empty(),
+            Source::Cmd => self.cmds.is_empty(),
+        }
+    }
     fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
         self.ctl_rx.poll_next(cx)
     }

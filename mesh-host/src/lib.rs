@@ -72,7 +72,7 @@ pub use messages::Messages;
 pub use options::{Options, Timeouts};
 pub use outcome::{WriteFailure, dialed};
 pub use read_buffer::{READ_MIN, ReadBuffer};
-pub use run::{Sources, run};
+pub use run::{Source, Sources, run};
 pub use runtime::{Connection, Runtime};
 pub use send_gate::{SEND_AHEAD, SEND_AHEAD_BYTES, SendGate, Waits, queue as queue_send, unix_now};
 pub use shared::Shared;

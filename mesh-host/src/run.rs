@@ -14,8 +14,28 @@ use std::time::Instant;
 
 use crate::{Command, HostDriver, Input, IoEvent, Runtime, Turns};
 
+/// One of a driver's input queues (see [`Sources::is_empty`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// [`Sources::poll_ctl`]'s.
+    Ctl,
+    /// [`Sources::poll_io`]'s.
+    Io,
+    /// [`Sources::poll_cmd`]'s.
+    Cmd,
+}
+
 /// What an async driver waits on, in its runtime's types.
 pub trait Sources<R: Runtime> {
+    /// Whether `source` surely holds nothing now, found without registering
+    /// for a wake-up: inputs joining a turn are not polled from such a
+    /// queue. (A poll that finds a queue empty registers the task's waker,
+    /// which costs more than the look; before the driver waits, every queue
+    /// is polled.) `false` when the adapter cannot tell.
+    fn is_empty(&self, source: Source) -> bool {
+        let _ = source;
+        false
+    }
     /// Writers' reports (`Written`, `WriterDone`): never paused.
     fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent<R::Stream>>>;
     /// Bytes read, accepts, dials, ends of stream: paused while reads are.
@@ -43,7 +63,7 @@ pub async fn run<R: Runtime, S: Sources<R>>(host: &mut HostDriver<R>, rt: &mut R
                 // The application caught up already: look again.
                 return Poll::Ready(Input::Wake);
             }
-            if let Some(input) = poll_one(src, cx, reading, io_first) {
+            if let Some(input) = poll_one(src, cx, reading, io_first, false) {
                 return Poll::Ready(input);
             }
             if armed.is_some() && src.poll_timer(cx).is_ready() {
@@ -63,7 +83,7 @@ pub async fn run<R: Runtime, S: Sources<R>>(host: &mut HostDriver<R>, rt: &mut R
                 break;
             }
             let reading = !host.reads_paused(now);
-            let Some(input) = poll_one(src, &mut cx, reading, turns.io_first()) else {
+            let Some(input) = poll_one(src, &mut cx, reading, turns.io_first(), true) else {
                 break;
             };
             turns.took(&input);
@@ -81,29 +101,39 @@ pub async fn run<R: Runtime, S: Sources<R>>(host: &mut HostDriver<R>, rt: &mut R
     tracing::debug!(id = %host.mesh().id(), "driver done");
 }
 
-/// The next ready input in turn order, if any.
+/// The next ready input in turn order, if any. `joining`: for a turn under
+/// way, so a queue the adapter knows to be empty is not polled.
 fn poll_one<R: Runtime, S: Sources<R>>(
     src: &mut S,
     cx: &mut Context<'_>,
     reading: bool,
     io_first: bool,
+    joining: bool,
 ) -> Option<Input<R>> {
-    if let Poll::Ready(Some(e)) = src.poll_ctl(cx) {
+    let look = |src: &S, source| !(joining && src.is_empty(source));
+    if look(src, Source::Ctl)
+        && let Poll::Ready(Some(e)) = src.poll_ctl(cx)
+    {
         return Some(Input::Io(e));
     }
-    fn io<R: Runtime, S: Sources<R>>(src: &mut S, cx: &mut Context<'_>) -> Option<Input<R>> {
+    let io = |src: &mut S, cx: &mut Context<'_>| -> Option<Input<R>> {
+        if !look(src, Source::Io) {
+            return None;
+        }
         match src.poll_io(cx) {
             Poll::Ready(Some(e)) => Some(Input::Io(e)),
             _ => None,
         }
-    }
+    };
     if reading
         && io_first
         && let Some(i) = io(src, cx)
     {
         return Some(i);
     }
-    if let Poll::Ready(c) = src.poll_cmd(cx) {
+    if look(src, Source::Cmd)
+        && let Poll::Ready(c) = src.poll_cmd(cx)
+    {
         return Some(c.map_or(Input::HandlesDropped, Input::Command));
     }
     if reading && !io_first {

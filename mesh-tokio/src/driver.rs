@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-use mesh_host::{self, HandshakeSlots, HostDriver, Shared, Sources, Timeouts};
+use mesh_host::{self, HandshakeSlots, HostDriver, Shared, Source, Sources, Timeouts};
 use mesh_proto::mesh::Mesh;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -42,6 +42,13 @@ struct TokioSources {
 }
 
 impl Sources<Tokio> for TokioSources {
+    fn is_empty(&self, source: Source) -> bool {
+        match source {
+            Source::Ctl => self.ctl_rx.is_empty(),
+            Source::Io => self.io_rx.is_empty(),
+            Source::Cmd => self.cmds.is_empty(),
+        }
+    }
     fn poll_ctl(&mut self, cx: &mut Context<'_>) -> Poll<Option<IoEvent>> {
         self.ctl_rx.poll_recv(cx)
     }

@@ -11,5 +11,6 @@ mod connect;
 mod connection_end;
 mod deadlines;
 mod receive;
+mod run_loop;
 mod send;
 mod turns;
