@@ -503,7 +503,7 @@ fn read_frame(
     };
     let mut payload = Vec::new();
     if len > 3 {
-        let first = r.value(1)?;
+        let first = r.value_inline(1)?;
         if build(msg_type, &first) {
             payload.reserve_exact(len - 3);
             payload.push(first);

@@ -250,6 +250,14 @@ impl<'a> Reader<'a> {
 
     /// Reads one value. `depth` is the nesting depth of the container that holds it.
     pub(crate) fn value(&mut self, depth: usize) -> R<Value> {
+        self.value_inline(depth)
+    }
+
+    /// [`value`](Reader::value), inlined into its caller: for a frame's
+    /// first packet, read on every frame. Returned through memory from the
+    /// call, it was reloaded at once (a store-forwarding stall a frame).
+    #[inline(always)]
+    pub(crate) fn value_inline(&mut self, depth: usize) -> R<Value> {
         self.read::<true, _>(depth, |v| v)
     }
 
