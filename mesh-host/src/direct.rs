@@ -18,19 +18,20 @@ use crate::WriterCmd;
 /// each paying the kernel's fixed cost.)
 const SLICES_PER_WRITE: usize = 1024;
 
-/// How many of `held`'s first frames one write call takes: at most
-/// [`SLICES_PER_WRITE`], and past the first frame no more than
-/// [`WRITE_BATCH`](crate::WRITE_BATCH) bytes, as the writer task gathers.
-fn batch_len(held: &[Bytes]) -> usize {
-    let mut bytes = 0;
-    held.iter()
-        .take(SLICES_PER_WRITE)
-        .take_while(|b| {
-            let fits = bytes == 0 || bytes + b.len() <= crate::WRITE_BATCH;
-            bytes += b.len();
-            fits
-        })
-        .count()
+/// How many of `held`'s first frames one write call takes, and their
+/// bytes: at most [`SLICES_PER_WRITE`] frames, and past the first frame no
+/// more than [`WRITE_BATCH`](crate::WRITE_BATCH) bytes, as the writer task
+/// gathers.
+fn next_batch(held: &[Bytes]) -> (usize, usize) {
+    let (mut frames, mut bytes) = (0, 0);
+    for b in held.iter().take(SLICES_PER_WRITE) {
+        if frames > 0 && bytes + b.len() > crate::WRITE_BATCH {
+            break;
+        }
+        frames += 1;
+        bytes += b.len();
+    }
+    (frames, bytes)
 }
 
 /// A write to a peer that has gone must fail with `EPIPE`, not raise
@@ -100,9 +101,9 @@ impl DirectWrites {
         let mut done = 0;
         let mut first = 0;
         while first < self.held.len() {
-            let batch = &self.held[first..first + batch_len(&self.held[first..])];
+            let (frames, want) = next_batch(&self.held[first..]);
+            let batch = &self.held[first..first + frames];
             let slices: Vec<IoSlice<'_>> = batch.iter().map(|b| IoSlice::new(b)).collect();
-            let want: usize = batch.iter().map(Bytes::len).sum();
             let n = match write(&slices) {
                 Ok(n) => n.min(want),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -122,7 +123,7 @@ impl DirectWrites {
                 }
                 break;
             }
-            first += batch.len();
+            first += frames;
         }
         let rest: Vec<Bytes> = self.held.drain(..).skip(first).collect();
         self.in_writer += rest.iter().map(Bytes::len).sum::<usize>();
